@@ -1,0 +1,147 @@
+"""Evaluation performance, side by side with the reference way of doing the same thing.
+
+1. grading throughput: our Grader (fast path + math-verify worker pool) vs math-verify alone
+   (parse + verify per pair, one process), on GSM8K + MATH-500 golds vs gold and vs perturbed gold;
+2. sandbox: programs/s of SandboxPool vs one fresh `python -c` subprocess per program (no isolation);
+3. generation: GSM8K test (first --gsm8k-limit questions) on a tiny random Llama, vLLM vs transformers.
+
+Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation]
+Needs ../shared/data/benchmarks (or MATHFORGE_SHARED); prints a table per part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from evaluation.benchmarks import iter_benchmark_items  # noqa: E402
+from evaluation.grading import Grader, GradingConfig, _latex  # noqa: E402
+from evaluation.sandbox import SandboxConfig, SandboxPool  # noqa: E402
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"\n## {title}\n")
+    for index, row in enumerate(rows):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if index == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def bench_grading(root: Path) -> None:
+    from math_verify import parse, verify
+
+    items = [i for i in iter_benchmark_items(root, ["gsm8k", "math500"]) if re.search(r"\d", i.answer)]
+    wrong = [re.sub(r"\d", lambda m: str(int(m.group()) + 1), i.answer, count=1) for i in items]
+    pairs = [(i.answer, i) for i in items] + [(w, i) for w, i in zip(wrong, items, strict=True)]
+    start = time.perf_counter()
+    reference = [bool(verify(parse(_latex(i.answer)), parse(_latex(p)))) for p, i in pairs]
+    t_ref = time.perf_counter() - start
+    with Grader(GradingConfig(workers=2)) as grader:
+        start = time.perf_counter()
+        ours = grader.grade_many(pairs)
+        t_cold = time.perf_counter() - start  # includes starting the 2 worker processes
+        start = time.perf_counter()
+        grader.grade_many(pairs)
+        t_warm = time.perf_counter() - start
+    half = len(items)
+    counts = (f"{sum(reference[:half])}/{half}", f"{half - sum(reference[half:])}/{half}")
+    ours_counts = (f"{sum(ours[:half])}/{half}", f"{half - sum(ours[half:])}/{half}")
+    table(f"grading {len(pairs)} pairs (GSM8K + MATH-500 golds with a digit, vs gold and vs perturbed gold)", [
+        ("grader", "pairs/s", "seconds", "golds right", "perturbed wrong"),
+        ("math-verify alone, 1 process", f"{len(pairs) / t_ref:.0f}", f"{t_ref:.1f}", *counts),
+        ("mathforge Grader, 2 workers, cold start", f"{len(pairs) / t_cold:.0f}", f"{t_cold:.1f}", *ours_counts),
+        ("mathforge Grader, 2 workers, warm", f"{len(pairs) / t_warm:.0f}", f"{t_warm:.1f}", *ours_counts),
+    ])
+
+
+def bench_sandbox(programs: int = 500) -> None:
+    codes = [f"total = sum(range({i}))\nprint(total)" for i in range(programs)]
+    with SandboxPool(SandboxConfig(workers=2)) as pool:
+        start = time.perf_counter()
+        results = pool.run_many(codes)
+        t_pool = time.perf_counter() - start
+        isolation = pool.isolation
+    assert all(r.ok for r in results)
+    naive_n = 50
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for code in codes[:naive_n]:
+            subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp, timeout=30, check=True)
+    t_naive = time.perf_counter() - start
+    table(f"sandbox: short programs on {os.cpu_count()} cores (isolation: {isolation})", [
+        ("runner", "programs", "programs/s"),
+        ("SandboxPool, 2 servers (fork per program)", str(programs), f"{programs / t_pool:.0f}"),
+        ("fresh `python -c` per program, no limits", str(naive_n), f"{naive_n / t_naive:.0f}"),
+    ])
+
+
+def bench_generation(root: Path, limit: int) -> None:
+    """Runs each backend in its own process (vLLM needs a __main__ guard and owns its engine process)."""
+    rows = [("backend", "questions", "load s", "generate s", "questions/s")]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "tiny"
+        subprocess.run([sys.executable, "-c", f"from evaluation.tiny_model import write_tiny_llama; "
+                        f"write_tiny_llama({str(model)!r})"], check=True, cwd=REPO, capture_output=True)
+        for kind in ("hf", "vllm"):
+            done = subprocess.run([sys.executable, __file__, "--one-backend", kind, "--model", str(model),
+                                   "--root", str(root), "--gsm8k-limit", str(limit)],
+                                  capture_output=True, text=True, cwd=REPO, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+            line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
+            if not line:
+                rows.append((kind, str(limit), "failed", done.stderr[-200:].replace("\n", " "), ""))
+                continue
+            _, load_s, gen_s = line[-1].split()
+            rows.append((kind, str(limit), f"{float(load_s):.1f}", f"{float(gen_s):.1f}", f"{limit / float(gen_s):.1f}"))
+    table(f"generation: GSM8K test, first {limit} questions, 4-shot CoT, greedy, up to 128 new tokens, tiny Llama", rows)
+
+
+def one_backend(kind: str, model: str, root: Path, limit: int) -> None:
+    from evaluation.backends import BackendConfig, SamplingConfig, make_backend
+    from evaluation.prompts import build_prompt, stop_sequences
+
+    items = list(iter_benchmark_items(root, ["gsm8k"]))[:limit]
+    prompts = [build_prompt(i, "cot", 4) for i in items]
+    start = time.perf_counter()
+    backend = make_backend(BackendConfig(kind=kind, batch_size=32), model)  # type: ignore[arg-type]
+    loaded = time.perf_counter()
+    backend.generate(prompts, SamplingConfig(max_new_tokens=128), stop_sequences("cot", False))
+    print(f"RESULT {loaded - start} {time.perf_counter() - loaded}", flush=True)
+    backend.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gsm8k-limit", type=int, default=32)
+    parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--one-backend", choices=["hf", "vllm"])
+    parser.add_argument("--model")
+    parser.add_argument("--root")
+    args = parser.parse_args()
+    shared = Path(os.environ.get("MATHFORGE_SHARED", REPO.parent / "shared"))
+    root = Path(args.root) if args.root else shared / "data" / "benchmarks"
+    if not root.is_dir():
+        print(f"benchmark data not found at {root} (set MATHFORGE_SHARED); nothing measured")
+        return 1
+    if args.one_backend:
+        one_backend(args.one_backend, args.model, root, args.gsm8k_limit)
+        return 0
+    print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    bench_grading(root)
+    bench_sandbox()
+    if not args.skip_generation:
+        bench_generation(root, args.gsm8k_limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

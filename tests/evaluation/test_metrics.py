@@ -1,0 +1,84 @@
+"""Pass@K against the exact combinatorial formula and brute force; Maj@K ties."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import pytest
+
+from evaluation.metrics import accuracy, k_values, maj_at_k, majority_vote, pass_at_k, summarize_samples
+
+
+def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:
+    return 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+
+
+def brute_pass_at_k(outcomes: list[bool], k: int) -> Fraction:
+    """Probability that a uniformly random k-subset of the samples holds a correct one, by enumeration."""
+    subsets = list(itertools.combinations(range(len(outcomes)), k))
+    return Fraction(sum(any(outcomes[i] for i in s) for s in subsets), len(subsets))
+
+
+def test_pass_at_k_matches_exact_formula_on_random_inputs() -> None:
+    rng = random.Random(0)
+    for _ in range(2000):
+        n = rng.randint(1, 200)
+        c, k = rng.randint(0, n), rng.randint(1, n)
+        assert pass_at_k(n, c, k) == pytest.approx(float(exact_pass_at_k(n, c, k)), abs=1e-12)
+
+
+def test_pass_at_k_matches_brute_force_enumeration() -> None:
+    rng = random.Random(1)
+    for _ in range(200):
+        n = rng.randint(1, 10)
+        outcomes = [rng.random() < 0.3 for _ in range(n)]
+        k = rng.randint(1, n)
+        assert pass_at_k(n, sum(outcomes), k) == pytest.approx(float(brute_pass_at_k(outcomes, k)), abs=1e-12)
+
+
+def test_pass_at_k_edges() -> None:
+    assert pass_at_k(10, 0, 5) == 0.0
+    assert pass_at_k(10, 10, 1) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(1024, 1, 1024) == 1.0
+    with pytest.raises(ValueError):
+        pass_at_k(4, 5, 1)
+    with pytest.raises(ValueError):
+        pass_at_k(4, 1, 5)
+
+
+def test_majority_vote_groups_equal_numbers_and_breaks_ties_by_first_occurrence() -> None:
+    assert majority_vote(["3", "0.5", "1/2", "3"]) == 0  # 2 votes each: "3" appears first
+    assert majority_vote(["1/2", "3", "0.5", "3"]) == 0  # the half wins the tie now
+    assert majority_vote(["7", "\\frac{1}{2}", "0.5", "1/2"]) == 1
+    assert majority_vote([None, "", "5"]) == 2
+    assert majority_vote([None, None]) is None
+    answers, correct = ["4", "5", "5", "4"], [True, False, False, True]
+    assert maj_at_k(answers, correct, 4) is True  # tie 2:2, "4" came first
+    assert maj_at_k(answers, correct, 3) is False
+    assert maj_at_k([None], [False], 1) is False
+
+
+def test_majority_vote_matches_counting_reference_on_random_inputs() -> None:
+    rng = random.Random(2)
+    for _ in range(500):
+        answers = [rng.choice(["1", "2", "3", None]) for _ in range(rng.randint(1, 12))]
+        voted = [a for a in answers if a is not None]
+        winner = majority_vote(answers)
+        if not voted:
+            assert winner is None
+            continue
+        top = max(voted.count(a) for a in set(voted))
+        expected = next(a for a in answers if a is not None and voted.count(a) == top)
+        assert answers[winner] == expected and winner == answers.index(expected)
+
+
+def test_summaries() -> None:
+    assert accuracy([]) == 0.0 and accuracy([True, False]) == 0.5
+    assert k_values(1) == [1] and k_values(8) == [1, 2, 4, 8] and k_values(6) == [1, 2, 4, 6]
+    summary = summarize_samples([["1", "2", "2", "2"], ["3", "3", "4", "4"]], [[True, False, False, False], [False, False, True, True]])
+    assert summary["pass_at_k"][4] == 1.0 and summary["pass_at_k"][1] == pytest.approx((0.25 + 0.5) / 2)
+    assert summary["maj_at_k"][4] == 0.0 and summary["maj_at_k"][1] == 0.5

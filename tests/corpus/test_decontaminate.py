@@ -1,0 +1,98 @@
+"""Decontamination: the vectorised hashed n-gram matcher against a slow, obviously correct reference."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from corpus.decontaminate import BenchmarkText, NGramIndex, build_index, find_contamination, tokenize_batch
+from corpus.reference import ref_contaminated, ref_tokens
+
+EN_VOCAB = ["the", "a", "x", "2", "of", "sum", "Prime", "ÉCOLE", "ﬁve", "42,", "(n)", "$x^2$", "\\frac{1}{2}", "is"]
+ZH_VOCAB = ["是", "的", "数", "函", "小明", "三角形", "，", "。", "x", "12"]
+
+
+def random_text(rng: random.Random, vocab: list[str], k: int) -> str:
+    return "".join(rng.choice(vocab) + rng.choice([" ", "", ",  ", "\n"]) for _ in range(k))
+
+
+@pytest.mark.parametrize("vocab", [EN_VOCAB, ZH_VOCAB, EN_VOCAB + ZH_VOCAB], ids=["en", "zh", "mixed"])
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_reference_on_random_texts(vocab, seed):
+    rng = random.Random(seed)
+    bench = [BenchmarkText("b", str(i), random_text(rng, vocab, rng.randint(1, 25)), rng.random() < 0.5)
+             for i in range(30)]
+    docs = [random_text(rng, vocab, rng.randint(0, 80)) for _ in range(300)]
+    for i in range(0, len(docs), 5):  # plant benchmark texts (whole or a slice) in some documents
+        src = rng.choice(bench).text
+        cut = rng.randint(0, len(src) // 2)
+        docs[i] = docs[i] + " " + src[cut:] + " " + random_text(rng, vocab, 3)
+    index = build_index(bench, n=10, min_ngram=3, batch=7)  # small batches exercise the flush path
+    fast = {m.doc for m in find_contamination(docs, index)}
+    expected = {i for i, hit in enumerate(ref_contaminated(docs, bench)) if hit}
+    assert fast == expected
+    assert expected, "the planted texts must produce some matches, or this test proves nothing"
+
+
+def test_tokens_agree_with_reference():
+    rng = random.Random(7)
+    texts = [random_text(rng, EN_VOCAB + ZH_VOCAB, rng.randint(0, 40)) for _ in range(200)]
+    toks = tokenize_batch(texts)
+    for i, t in enumerate(texts):
+        spans = [toks.joined[s:e] for s, e, o in zip(toks.starts, toks.ends, toks.owner, strict=True) if o == i]
+        assert spans == ref_tokens(t)
+
+
+def test_normalisation_rule_examples():
+    assert ref_tokens("Let $x^2$ be ＡＢ, ﬁne!") == ["let", "x", "2", "be", "ab", "fine"]
+    assert ref_tokens("求函数f(x)的值") == ["求", "函", "数", "f", "x", "的", "值"]
+    one, two = tokenize_batch(["The SUM, of primes!"]), tokenize_batch(["the sum of   primes"])
+    assert np.array_equal(one.hashes, two.hashes)
+
+
+def test_ten_gram_and_exact_rules_en_zh():
+    q = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
+    bench = [BenchmarkText("gsm8k", "1", q, True), BenchmarkText("cmath", "2", "小明有三本书，小红的书是小明的四倍", True),
+             BenchmarkText("short", "3", "sum of all primes", True), BenchmarkText("ans", "3", "frac 1 2", False)]
+    index = build_index(bench)
+    docs = ["intro: natalia SOLD clips to 48 of her friends in april, and then more",  # 11 tokens of q: hit
+            "Natalia sold clips to 48 of her friends in",  # 9 tokens of q: too short for a 10-gram
+            "题目：小明有三本书，小红的书是小明",  # 10 Chinese characters of the question: hit
+            "We compute the Sum of all Primes below 10.",  # the short question, exactly: hit
+            "the sum of all prime numbers",  # not the same token sequence
+            "$\\frac{1}{2}$ is a fraction"]  # a short answer is not used on its own
+    matches = find_contamination(docs, index)
+    assert [(m.doc, index.items[m.item][0], m.kind) for m in matches] == [
+        (0, "gsm8k", "ngram"), (2, "cmath", "ngram"), (3, "short", "exact")]
+    assert matches[0].ngram == "natalia sold clips to 48 of her friends in april"
+
+
+def test_index_round_trip(tmp_path):
+    rng = random.Random(1)
+    bench = [BenchmarkText("b", str(i), random_text(rng, EN_VOCAB, 20), i % 2 == 0) for i in range(20)]
+    bench.append(BenchmarkText("b", "s", "sum of all primes", True))
+    index = build_index(bench)
+    index.save(tmp_path / "i.npz")
+    loaded = NGramIndex.load(tmp_path / "i.npz")
+    docs = [random_text(rng, EN_VOCAB, 50) + b.text for b in bench]
+    assert [(m.doc, m.item, m.ngram) for m in find_contamination(docs, loaded)] == [
+        (m.doc, m.item, m.ngram) for m in find_contamination(docs, index)]
+    assert loaded.items == index.items
+
+
+def test_real_benchmarks_find_planted_questions(benchmarks_dir):
+    from corpus.config import DecontamConfig
+    from corpus.decontam_step import benchmark_items, item_texts
+
+    cfg = DecontamConfig(benchmarks_root=str(benchmarks_dir), benchmarks=["gsm8k", "cmath", "math500"])
+    items = list(benchmark_items(cfg))
+    index = build_index(item_texts(items))
+    by_bench = {}
+    for it in items:
+        by_bench.setdefault(it.benchmark, it)
+    docs = [f"Homework help. {it.question} Thanks!" for it in by_bench.values()] + ["An unrelated page about cooking."]
+    found = find_contamination(docs, index)
+    assert [m.doc for m in found] == list(range(len(by_bench)))
+    assert {index.items[m.item][0] for m in found} == set(by_bench)

@@ -1,0 +1,74 @@
+"""Runs a few training steps of the tiny model under one parallel layout, from given weights.
+
+Imported by the tests for the single-process reference and launched by them under torchrun for
+tensor/pipeline parallel 2; rank 0 writes the losses as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from training import hf_checkpoint
+from training.model import ModelConfig, build_model
+from training.parallel import ParallelConfig, distributed
+from training.step import OptimizerConfig, build_optimizer, train_step
+
+CFG = ModelConfig(num_layers=2, hidden_size=128, num_attention_heads=2, ffn_hidden_size=256, vocab_size=256, seq_length=32)
+MICRO, ACCUM = 2, 2
+
+
+def pattern_batches(step: int, dp_rank: int, dp: int) -> list[torch.Tensor]:
+    """Learnable sequences x[t+1] = (5 x[t] + 3) mod V from random starts, fixed by (step, micro-batch);
+    data-parallel rank r of dp gets rows [r B/dp, (r+1) B/dp) of each global micro-batch."""
+    out = []
+    per_rank = MICRO // dp
+    for m in range(ACCUM):
+        gen = torch.Generator().manual_seed(10_000 * step + m)
+        seq = [torch.randint(0, CFG.vocab_size, (MICRO, 1), generator=gen)]
+        for _ in range(CFG.seq_length):
+            seq.append((seq[-1] * 5 + 3) % CFG.vocab_size)
+        out.append(torch.cat(seq, dim=1)[dp_rank * per_rank : (dp_rank + 1) * per_rank])
+    return out
+
+
+def run_steps(full_state: dict[str, torch.Tensor], steps: int, lr: float = 3e-3) -> list[list[float]]:
+    """Train from `full_state` under the current parallel_state layout; [loss, grad norm] per step
+    (the norm is above clip_grad=1 here, so clipping acts and a wrong TP/PP norm would change the losses)."""
+    from megatron.core import parallel_state as ps
+
+    model = build_model(
+        CFG,
+        tp=ps.get_tensor_model_parallel_world_size(),
+        pp=ps.get_pipeline_model_parallel_world_size(),
+        pre_process=ps.is_pipeline_first_stage(),
+        post_process=ps.is_pipeline_last_stage(),
+    )
+    hf_checkpoint.load_into_model(model, full_state, CFG)
+    optimizer = build_optimizer(model, OptimizerConfig())
+    dp_rank, dp = ps.get_data_parallel_rank(), ps.get_data_parallel_world_size()
+    results = [train_step(model, optimizer, pattern_batches(step, dp_rank, dp), lr=lr, clip_grad=1.0)
+               for step in range(steps)]
+    return [[r.loss, r.grad_norm] for r in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--pp", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    full_state = torch.load(args.weights)
+    with distributed(ParallelConfig(tensor=args.tp, pipeline=args.pp), seed=0):
+        losses = run_steps(full_state, args.steps)
+        if torch.distributed.get_rank() == 0:
+            args.out.write_text(json.dumps(losses))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`mathforge train ...`: tokenizer training and pretraining (heavy imports happen inside the commands)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from mathforge.cli import add_config_arguments
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export}", required=True)
+    tok = commands.add_parser(
+        "tokenizer", help="train a byte-level BPE on the data sources' Parquet text (data.tokenizer_dir)",
+        description="Train a small byte-level BPE tokenizer on the `text` column of every data source "
+        "and write it to data.tokenizer_dir (tokenizer.json + tokenizer_config.json).",
+    )
+    add_config_arguments(tok)
+    tok.add_argument("--vocab-size", type=int, default=None, help="default: model.vocab_size")
+    tok.set_defaults(func=run_tokenizer)
+    pre = commands.add_parser(
+        "pretrain", help="tokenise the mixture and pretrain the megatron-core GPT (resumes if checkpointed)",
+        description="Continued pretraining. Run as one process, or under torchrun for tensor/pipeline/data "
+        "parallel (parallel.tensor, parallel.pipeline; data parallel = world / (tensor x pipeline)).",
+    )
+    add_config_arguments(pre)
+    pre.set_defaults(func=run_pretrain)
+    exp = commands.add_parser(
+        "export", help="write a Hugging Face Llama checkpoint (with tokenizer) from a training checkpoint",
+        description="Offline, in one process: merge the checkpoint's TP/PP shards and write config.json, "
+        "model.safetensors and the tokenizer files (loadable by transformers and vLLM).",
+    )
+    add_config_arguments(exp)
+    exp.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the run's latest)")
+    exp.add_argument("--out", default=None, help="output folder (default: <train.run_dir>/hf)")
+    exp.set_defaults(func=run_export)
+
+
+def _load(args):
+    from mathforge.config import load_config
+    from training.pretrain import PretrainConfig
+
+    return load_config(PretrainConfig, args.config, args.overrides)
+
+
+def run_tokenizer(args) -> int:
+    from training.data import parquet_files, parquet_texts
+    from training.tokenizer import train_bpe
+
+    cfg = _load(args)
+    texts = (t for s in cfg.data.sources for t in parquet_texts(parquet_files(s.paths), s.text_column))
+    tok = train_bpe(texts, args.vocab_size or cfg.model.vocab_size, cfg.data.tokenizer_dir)
+    print(f"tokenizer with {tok.vocab_size} tokens written to {cfg.data.tokenizer_dir}")
+    return 0
+
+
+def run_pretrain(args) -> int:
+    from training.pretrain import TrainingStopped, pretrain
+
+    cfg = _load(args)
+    try:
+        summary = pretrain(cfg)
+    except TrainingStopped as exc:
+        print(f"mathforge: training stopped: {exc}")
+        return 1
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_export(args) -> int:
+    from pathlib import Path
+
+    from mathforge.config import ConfigError
+    from training import checkpoint, hf_checkpoint
+
+    cfg = _load(args)
+    folder = Path(args.checkpoint) if args.checkpoint else checkpoint.latest(cfg.train.run_dir)
+    if folder is None:
+        raise ConfigError(f"train.run_dir {cfg.train.run_dir}: no checkpoint to export")
+    full = checkpoint.read_full_model(folder, cfg.model)
+    out = Path(args.out) if args.out else cfg.train.run_dir / "hf"
+    hf_checkpoint.save_hf(out, hf_checkpoint.megatron_to_hf(full, cfg.model), cfg.model, cfg.data.tokenizer_dir)
+    print(f"exported {folder} -> {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.cli pretrain CONFIG ...`: the `train` group alone, for torchrun and sbatch,
+    so that every worker process skips importing the other packages' command groups."""
+    import sys
+
+    from mathforge.config import ConfigError
+    from mathforge.log import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m training.cli", description="mathforge train, standalone")
+    add_commands(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"mathforge: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

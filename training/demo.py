@@ -1,0 +1,71 @@
+"""Demo stage for `mathforge demo`: tokenizer -> tokenised corpus -> tiny pretraining -> HF export.
+
+Runs in one CPU process in well under three minutes: trains a byte-level BPE on the corpus stage's
+Parquet `text` column (or on generated arithmetic text when there is no corpus), pretrains the
+tiny config (configs/tiny/pretrain.toml) and exports a Hugging Face checkpoint with the tokenizer.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from mathforge.config import load_config
+from mathforge.io import atomic_path
+from mathforge.log import get_logger
+
+log = get_logger(__name__)
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny" / "pretrain.toml"
+
+
+def synthetic_math_texts(n: int, seed: int = 0) -> list[str]:
+    """Short worked arithmetic problems: structured enough that a tiny model's loss falls fast."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        a, b = rng.randint(2, 99), rng.randint(2, 99)
+        op, value = rng.choice([("+", a + b), ("-", a - b), ("\\times", a * b)])
+        texts.append(
+            f"Problem: compute ${a} {op} {b}$.\nSolution: we have ${a} {op} {b} = {value}$. "
+            f"The answer is $\\boxed{{{value}}}$."
+        )
+    return texts
+
+
+def run_demo_stage(run_dir: Path, corpus_dir: Path | None, steps: int = 40) -> dict:
+    """Tokenizer, pretraining and export under `run_dir`; returns losses (first, last) and the HF path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.data import parquet_files, parquet_texts
+    from training.metrics import read_metrics
+    from training.pretrain import PretrainConfig, pretrain
+    from training.tokenizer import train_bpe
+
+    run_dir = Path(run_dir)
+    if corpus_dir is None or not parquet_files([Path(corpus_dir)]):
+        corpus_dir = run_dir / "corpus"
+        corpus_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(corpus_dir / "part0.parquet") as tmp:
+            pq.write_table(pa.table({"text": synthetic_math_texts(2000)}), tmp)
+        log.info("no corpus given: generated 2000 arithmetic documents in %s", corpus_dir)
+    cfg = load_config(PretrainConfig, TINY_CONFIG, [
+        f"data.tokenizer_dir={_q(run_dir / 'tokenizer')}",
+        f"data.tokenized_dir={_q(run_dir / 'tokenized')}",
+        f"train.run_dir={_q(run_dir / 'pretrain')}",
+        f"train.total_tokens={steps * 4096}",
+        "train.save_every=0",
+    ])
+    cfg.data.sources[0].paths = [Path(corpus_dir)]
+    tokenizer = train_bpe(parquet_texts(parquet_files([Path(corpus_dir)])), cfg.model.vocab_size, cfg.data.tokenizer_dir)
+    print(f"[train] tokenizer: byte-level BPE with {tokenizer.vocab_size} tokens -> {cfg.data.tokenizer_dir}")
+    summary = pretrain(cfg)
+    losses = [r["loss"] for r in read_metrics(Path(summary["run_dir"]) / "metrics.jsonl")]
+    print(f"[train] pretrained {summary['steps']} steps: loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
+          f"plot {summary['plot']}; HF export {summary['hf']}")
+    return {"loss_first": losses[0], "loss_last": losses[-1], "steps": summary["steps"],
+            "hf_dir": summary["hf"], "tokenizer": str(cfg.data.tokenizer_dir), "plot": summary["plot"]}
+
+
+def _q(path: Path) -> str:
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -34,3 +34,57 @@ slurm-up:
 
 slurm-down:
     bash scripts/slurm.sh down
+
+# --- corpus (stage 1) ---
+
+# write a seeded sample crawl (WARC.gz shards, seed positives, ground truth) as the config describes
+corpus-sample CONFIG="configs/tiny/corpus.toml" *OVERRIDES:
+    {{bin}}/mathforge corpus make-sample {{CONFIG}} {{OVERRIDES}}
+
+# run the corpus pipeline with local workers
+corpus CONFIG="configs/tiny/corpus.toml" *OVERRIDES:
+    {{bin}}/mathforge corpus run {{CONFIG}} {{OVERRIDES}}
+
+# run the corpus pipeline through datatrove's Slurm executor
+slurm-corpus CONFIG="configs/tiny/corpus.toml" *OVERRIDES:
+    {{bin}}/mathforge corpus run {{CONFIG}} executor.kind=slurm {{OVERRIDES}}
+
+# --- evaluation ---
+
+# evaluate a HF checkpoint: just eval configs/tiny/eval.toml model=DIR data.root=DIR
+eval CONFIG="configs/tiny/eval.toml" *OVERRIDES:
+    {{bin}}/mathforge eval run {{CONFIG}} {{OVERRIDES}}
+
+# a tiny random Llama and a tiny generated benchmark, then the tiny eval on them
+eval-tiny DIR="runs/eval-tiny":
+    {{bin}}/mathforge eval tiny-model {{DIR}}/model
+    {{bin}}/mathforge eval tiny-bench {{DIR}}/benchmarks
+    {{bin}}/mathforge eval run configs/tiny/eval.toml model={{DIR}}/model data.root={{DIR}}/benchmarks run_dir={{DIR}}
+
+# --- training (megatron-core) ---
+# Recipes pass CONFIG and key.sub=value overrides through "$@", so an override may contain spaces
+# (e.g. 'data.sources=[{name = "math", paths = ["corpus/"]}]').
+
+# train a byte-level BPE tokenizer on the config's data sources (writes data.tokenizer_dir)
+[positional-arguments]
+train-tokenizer CONFIG *OVERRIDES:
+    {{bin}}/mathforge train tokenizer "$@"
+
+# pretrain locally under torchrun: NPROC=2 just pretrain CONFIG parallel.tensor=2 (default 1 process)
+[positional-arguments]
+pretrain CONFIG *OVERRIDES:
+    {{bin}}/python -m torch.distributed.run --standalone --nproc_per_node "${NPROC:-1}" -m training.cli pretrain "$@"
+
+# pretrain on Slurm over NODES nodes (sbatch: srun + torchrun rendezvous); more sbatch flags in $SBATCH_ARGS
+[positional-arguments]
+slurm-pretrain CONFIG NODES="1" *OVERRIDES:
+    sbatch --nodes "$2" ${SBATCH_ARGS:-} training/launch/pretrain.sbatch "$1" "${@:3}"
+
+# write a Hugging Face checkpoint (+ tokenizer) from the run's latest training checkpoint
+[positional-arguments]
+train-export CONFIG *OVERRIDES:
+    {{bin}}/mathforge train export "$@"
+
+# our training step vs a bare megatron-core loop on the tiny model (CPU); GPU MFU: benchmarks/bench_train_gpu.py
+bench-train:
+    {{bin}}/python benchmarks/bench_train.py

@@ -51,12 +51,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     func = getattr(args, "func", None)
     if func is None:
-        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+        parser.parse_args([*argv, "--help"])
         return 2
     try:
         return int(func(args) or 0)

@@ -44,30 +44,9 @@ def slurm_cluster() -> None:
         pytest.skip("no Slurm cluster running (start one with `just slurm-up`)")
 
 
-def write_tiny_llama(folder: Path, seed: int = 0) -> Path:
-    """A random LlamaForCausalLM (head_dim 64: vLLM's CPU kernels refuse 16) plus a BPE tokenizer, in HF layout."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    text = [f"Question: what is {a} + {b}? The answer is {a + b}." for a in range(40) for b in range(12)]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"]))
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
-    hf_tok.save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(hf_tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-        bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id, tie_word_embeddings=False,
-    )
-    LlamaForCausalLM(config).to(torch.float32).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
     """A tiny random Llama checkpoint with tokenizer, written by the test session itself (no hub)."""
+    from evaluation.tiny_model import write_tiny_llama
+
     return write_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))

@@ -120,3 +120,21 @@ def test_jsonl_and_parquet_html_inputs(tmp_path, fmt):
     reader = make_reader(ReadConfig(input=str(tmp_path), glob=f"*.{fmt}", format=fmt, text_key="html"))
     docs = list(MathExtractor().run(reader.run()))
     assert [d.text for d in docs] == ["Let $x^2$ be given."]
+
+
+def test_remote_urls_read_like_local_paths(sample):
+    """Common Crawl paths are fsspec URLs (s3://...); an in-memory fsspec filesystem stands in for S3 offline."""
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for shard in sorted((sample.output_dir / "crawl").glob("*.warc.gz")):
+        memory.pipe(f"/cc-test/crawl/{shard.name}", shard.read_bytes())
+    try:
+        local = list(WarcRecordReader(str(sample.output_dir / "crawl"), glob_pattern="*.warc.gz").run())
+        remote = list(WarcRecordReader("memory://cc-test/crawl", glob_pattern="*.warc.gz").run())
+    finally:
+        memory.rm("/cc-test", recursive=True)
+    assert len(remote) == len(local) > 0
+    assert [(d.id, d.text, d.metadata["source_offset"]) for d in remote] == [
+        (d.id, d.text, d.metadata["source_offset"]) for d in local]
+    assert {d.metadata["source_file"].rsplit("/", 1)[0] for d in remote} == {"memory:///cc-test/crawl"}

@@ -1,5 +1,7 @@
-"""Our training step (training.step.train_step: megatron schedules, grad-norm, clipping, AdamW) vs a
-bare megatron-core forward/backward/AdamW loop on the same tiny GPT, side by side (target: < 10%).
+"""Our training step (training.step.train_step: megatron schedules, megatron DDP + finalize_model_grads,
+megatron's optimizer with grad-norm and clipping; on CPU through training/cpu_compat's CPU-as-CUDA
+TorchFunctionMode) vs a bare megatron-core GPT forward/backward + torch AdamW loop on the same tiny
+GPT, side by side (target: < 10%).
 
     .venv/bin/python benchmarks/bench_train.py [--steps 30] [--micro 16] [--accum 4] [--threads N]
 """
@@ -14,7 +16,7 @@ import torch
 
 from training.model import ModelConfig, build_model, causal_inputs
 from training.parallel import ParallelConfig, distributed
-from training.step import OptimizerConfig, build_optimizer, train_step
+from training.step import OptimizerConfig, build_optimizer, train_step, wrap_model
 
 
 def bare_step(model, optimizer, batches) -> float:
@@ -61,13 +63,13 @@ def main() -> None:
         variants = {}
         for name in ("bare megatron-core loop", "mathforge train_step"):
             model = build_model(cfg)
-            optimizer = build_optimizer(model, OptimizerConfig())
-            for group in optimizer.param_groups:
-                group["lr"] = 1e-3
             if name.startswith("bare"):
+                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
                 variants[name] = lambda m=model, o=optimizer: bare_step(m, o, batches)
             else:
-                variants[name] = lambda m=model, o=optimizer: train_step(m, o, batches, 1e-3, 1.0)
+                model = wrap_model(model, OptimizerConfig())
+                optimizer = build_optimizer(model, OptimizerConfig())
+                variants[name] = lambda m=model, o=optimizer: train_step(m, o, batches, 1e-3)
         results = time_interleaved(variants, args.steps)
     base = statistics.median(results["bare megatron-core loop"])
     print(f"tiny GPT ({cfg.num_layers}x{cfg.hidden_size}, seq {cfg.seq_length}), {tokens} tokens/step, "

@@ -18,7 +18,7 @@ import torch
 
 from training.model import ModelConfig, build_model, flops_per_token
 from training.parallel import ParallelConfig, distributed
-from training.step import OptimizerConfig, build_optimizer, train_step
+from training.step import OptimizerConfig, build_optimizer, train_step, wrap_model
 
 ONE_B = ModelConfig(num_layers=16, hidden_size=2048, num_attention_heads=16, ffn_hidden_size=5504,
                     vocab_size=32768, seq_length=4096)
@@ -28,7 +28,7 @@ SMALL = ModelConfig(num_layers=2, hidden_size=128, num_attention_heads=2, ffn_hi
 
 def measure(cfg: ModelConfig, micro: int, accum: int, steps: int, bf16: bool) -> float:
     """Median seconds per optimizer step (after 2 warm-up steps)."""
-    model = build_model(cfg, bf16=bf16)
+    model = wrap_model(build_model(cfg, bf16=bf16), OptimizerConfig())
     optimizer = build_optimizer(model, OptimizerConfig())
     gen = torch.Generator().manual_seed(0)
     batches = [torch.randint(0, cfg.vocab_size, (micro, cfg.seq_length + 1), generator=gen) for _ in range(accum)]
@@ -37,7 +37,7 @@ def measure(cfg: ModelConfig, micro: int, accum: int, steps: int, bf16: bool) ->
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         began = time.perf_counter()
-        train_step(model, optimizer, batches, lr=1e-4, clip_grad=1.0)
+        train_step(model, optimizer, batches, lr=1e-4)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         if i >= 2:

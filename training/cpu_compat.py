@@ -1,18 +1,22 @@
 """Make megatron-core 0.16 run on a CPU-only torch (gloo), for tests, CI and the laptop demo.
 
-Why: megatron-core assumes CUDA in a handful of places (the device of RoPE buffers, the RNG tracker
-that forks CUDA generator states, token counters that pipeline schedules allocate on "cuda",
-`torch.cuda.synchronize` in the pipeline). On a machine without CUDA we patch exactly those, once,
-and nothing when CUDA is present, so the GPU path runs megatron unmodified.
+Why: megatron-core assumes CUDA in a handful of places: the device of RoPE buffers
+(`torch.cuda.current_device()`), `torch.cuda.synchronize` in the pipeline, the RNG tracker that forks
+CUDA generator states, and, spread over its pipeline schedules, DDP buffers, optimizers and gradient
+clipping, tensors created with `device="cuda"`, `Tensor.cuda()` calls and asserts that `Tensor.type()`
+is `torch.cuda.*`. On a machine without CUDA we patch exactly those: the first two as functions
+(once), the tracker as `CPURNGStatesTracker`, the rest with a `TorchFunctionMode` (`CPUAsCUDAMode`,
+active inside `cpu_as_cuda()`, which `training.parallel.distributed` opens). With CUDA present
+nothing is patched, so the GPU path runs megatron unmodified.
 """
 
 from __future__ import annotations
 
 import contextlib
-import types
 from collections.abc import Iterator
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 _APPLIED = False
 
@@ -34,27 +38,41 @@ def apply() -> bool:
         return True
     torch.cuda.current_device = lambda: "cpu"  # RoPE and others move buffers to this "device"
     torch.cuda.synchronize = lambda device=None: None  # pipeline schedules sync before p2p
-    _install_cpu_schedules_torch()
     _APPLIED = True
     return True
 
 
-def _install_cpu_schedules_torch() -> None:
-    """The pipeline schedules allocate their token counters with device="cuda": map that to CPU.
+@contextlib.contextmanager
+def cpu_as_cuda() -> Iterator[None]:
+    """Within the block (this thread), megatron's CUDA tensors are CPU ones (`CPUAsCUDAMode`) when
+    CUDA is absent; with CUDA it does nothing. `training.parallel.distributed` opens it, so every
+    megatron call of a run is inside."""
+    if not apply():
+        yield
+        return
+    with CPUAsCUDAMode():
+        yield
 
-    Only `megatron.core.pipeline_parallel.schedules` sees this shim (its module-level `torch`).
-    """
-    from megatron.core.pipeline_parallel import schedules
 
-    def zeros(*args, device=None, **kwargs):
-        if device is not None and str(device).startswith("cuda"):
-            device = "cpu"
-        return torch.zeros(*args, device=device, **kwargs)
+class CPUAsCUDAMode(TorchFunctionMode):
+    """Lets CPU tensors pass for CUDA ones: a `device="cuda"` argument becomes CPU, `Tensor.cuda()`
+    returns the tensor itself, and `Tensor.type()` names the `torch.cuda.*` type megatron asserts."""
 
-    shim = types.ModuleType("torch_cpu_shim")
-    shim.__dict__.update({k: getattr(torch, k) for k in dir(torch) if not k.startswith("__")})
-    shim.zeros = zeros
-    schedules.torch = shim
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if func is torch.Tensor.type and len(args) == 1 and not kwargs:
+            name = func(*args)
+            return name.replace("torch.", "torch.cuda.", 1) if not name.startswith("torch.cuda.") else name
+        device = kwargs.get("device")
+        if device is not None and _is_cuda(device):
+            kwargs["device"] = "cpu"
+        return func(*args, **kwargs)
+
+
+def _is_cuda(device) -> bool:
+    return (device.type if isinstance(device, torch.device) else str(device)).startswith("cuda")
 
 
 def seed_model_parallel(seed: int) -> None:

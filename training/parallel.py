@@ -34,7 +34,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def distributed(parallel: ParallelConfig, seed: int) -> Iterator[None]:
-    """Initialise torch.distributed and megatron's model-parallel groups; tear both down on exit."""
+    """Initialise torch.distributed and megatron's model-parallel groups; tear both down on exit.
+    Inside, on a CPU-only torch, megatron's "cuda" tensors are CPU ones (`cpu_compat.cpu_as_cuda`)."""
     from megatron.core import parallel_state
 
     cpu_compat.apply()
@@ -58,7 +59,8 @@ def distributed(parallel: ParallelConfig, seed: int) -> Iterator[None]:
     )
     cpu_compat.seed_model_parallel(seed)
     try:
-        yield
+        with cpu_compat.cpu_as_cuda():
+            yield
     finally:
         parallel_state.destroy_model_parallel()
         if owns_group:

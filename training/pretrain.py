@@ -26,7 +26,7 @@ from training.model import ModelConfig, build_model, flops_per_token
 from training.parallel import ParallelConfig, distributed
 from training.preemption import StopRequest
 from training.schedule import BatchPlan, ScheduleConfig, multi_step_lr, plan_batch
-from training.step import NonFiniteLossError, OptimizerConfig, build_optimizer, train_step
+from training.step import NonFiniteLossError, OptimizerConfig, build_optimizer, train_step, wrap_model
 
 log = get_logger(__name__)
 
@@ -92,8 +92,12 @@ def pretrain(cfg: PretrainConfig) -> dict:
             cfg.model, bf16=bf16, tp=cfg.parallel.tensor, pp=cfg.parallel.pipeline,
             pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage(),
         )
+        folder = checkpoint.latest(cfg.train.run_dir)
+        if folder is None and cfg.train.init_from_hf is not None:
+            _init_from_hf(cfg, model)
+        model = wrap_model(model, cfg.optimizer)
         optimizer = build_optimizer(model, cfg.optimizer)
-        start = _restore(cfg, model, optimizer, total_steps)
+        start = _resume(folder, model, optimizer, total_steps) if folder is not None else 0
         last_saved, stopped_at = _train_loop(cfg, model, optimizer, dataset, plan, start, total_steps)
         return _finish(cfg, total_steps, last_saved, stopped_at)
 
@@ -116,7 +120,7 @@ def _train_loop(cfg: PretrainConfig, model, optimizer, dataset, plan: BatchPlan,
             began = time.perf_counter()
             batches = micro_batches(dataset, plan, step, ps.get_data_parallel_rank())
             try:
-                result = train_step(model, optimizer, batches, lr, cfg.optimizer.clip_grad)
+                result = train_step(model, optimizer, batches, lr)
             except NonFiniteLossError as exc:
                 raise TrainingStopped(
                     f"step {step}: {exc}; stopped without applying it. Last good checkpoint: {last_saved}"
@@ -199,25 +203,25 @@ def _prepare_data(cfg: PretrainConfig):
     return dataset, plan, total_steps
 
 
-def _restore(cfg: PretrainConfig, model, optimizer, total_steps: int) -> int:
-    """Resume from the latest checkpoint if there is one, else import the HF start point if given."""
-    folder = checkpoint.latest(cfg.train.run_dir)
-    if folder is not None:
-        meta = checkpoint.load(folder, model, optimizer)
-        log.info("resumed from %s (step %d)", folder, meta["step"])
-        if meta["total_steps"] != total_steps:
-            log.warning("the checkpoint was written by a run of %d steps, this one has %d: the LR schedule "
-                        "and the data order after the resume point differ from the original run",
-                        meta["total_steps"], total_steps)
-        return int(meta["step"])
-    if cfg.train.init_from_hf is not None:
-        hf_cfg, hf = hf_checkpoint.load_hf(cfg.train.init_from_hf, seq_length=cfg.model.seq_length)
-        if hf_cfg != cfg.model:
-            raise ConfigError(f"train.init_from_hf {cfg.train.init_from_hf}: config.json gives {hf_cfg}, "
-                              f"the [model] table {cfg.model}")
-        hf_checkpoint.load_into_model(model, hf_checkpoint.hf_to_megatron(hf, cfg.model), cfg.model)
-        log.info("initialised from %s", cfg.train.init_from_hf)
-    return 0
+def _resume(folder: Path, model, optimizer, total_steps: int) -> int:
+    """Continue from checkpoint `folder` (any TP/PP/DP layout); returns the step to run next."""
+    meta = checkpoint.load(folder, model, optimizer)
+    log.info("resumed from %s (step %d)", folder, meta["step"])
+    if meta["total_steps"] != total_steps:
+        log.warning("the checkpoint was written by a run of %d steps, this one has %d: the LR schedule "
+                    "and the data order after the resume point differ from the original run",
+                    meta["total_steps"], total_steps)
+    return int(meta["step"])
+
+
+def _init_from_hf(cfg: PretrainConfig, model) -> None:
+    """Stage 0 of a fresh run: the weights of a Llama-format checkpoint."""
+    hf_cfg, hf = hf_checkpoint.load_hf(cfg.train.init_from_hf, seq_length=cfg.model.seq_length)
+    if hf_cfg != cfg.model:
+        raise ConfigError(f"train.init_from_hf {cfg.train.init_from_hf}: config.json gives {hf_cfg}, "
+                          f"the [model] table {cfg.model}")
+    hf_checkpoint.load_into_model(model, hf_checkpoint.hf_to_megatron(hf, cfg.model), cfg.model)
+    log.info("initialised from %s", cfg.train.init_from_hf)
 
 
 def _record(step, lr, result, seconds, plan, flops, peak_tflops) -> dict:

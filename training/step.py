@@ -1,17 +1,19 @@
-"""One optimizer step of a megatron-core GPT: forward/backward through megatron's pipeline schedules,
-data-parallel gradient averaging, global gradient clipping, AdamW.
+"""One optimizer step of a megatron-core GPT, all of it megatron's: forward/backward through the
+pipeline schedules, gradients in megatron's `DistributedDataParallel` buffers (reduced over the
+data-parallel group by `finalize_model_grads`, which the schedules call; it also all-reduces the
+embedding gradients shared between the first and last pipeline stages), and `get_megatron_optimizer`
+(Adam with decoupled weight decay, global L2 gradient clipping across TP/PP ranks, optionally the
+distributed optimizer that shards its states over data-parallel ranks).
 
-Why not megatron's DDP and `get_megatron_optimizer`: on a CPU-only torch both allocate on "cuda"
-and assert `torch.cuda.FloatTensor` gradients (clip_grads.py); making them run needs a global
-TorchFunctionMode that rewrites devices and tensor types. Plain `torch.optim.AdamW` over fp32 master
-parameters plus an explicit gradient all-reduce gives the same maths on CPU and GPU, and keeps the
-tensor/pipeline parallel parts (layers, schedules, parallel_state) megatron's own.
+One code path on CPU and GPU: on a CPU-only torch `training.cpu_compat` makes megatron's "cuda"
+tensors CPU ones. The learning rate comes from our pure schedule (`training.schedule`), set on the
+optimizer's parameter groups before each step.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,8 +28,10 @@ class OptimizerConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
-    weight_decay: float = 0.1  # not applied to norm weights (1-D parameters)
+    weight_decay: float = 0.1  # megatron applies none to biases and norm weights (1-D parameters)
     clip_grad: float = 1.0  # max global L2 norm; 0 disables clipping
+    use_distributed_optimizer: bool = False  # shard Adam states and fp32 grads over data-parallel ranks
+    overlap_grad_reduce: bool = False  # start each gradient bucket's reduction during the backward pass
 
 
 @dataclass(frozen=True)
@@ -40,60 +44,29 @@ class NonFiniteLossError(RuntimeError):
     """The loss or the gradient norm became NaN/inf; the step was not applied."""
 
 
-def build_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=0.0, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+def wrap_model(model: torch.nn.Module, cfg: OptimizerConfig):
+    """megatron's DDP around `model`: contiguous fp32 gradient buffers, reduced over the data-parallel
+    group after the last micro-batch (or bucket by bucket during its backward, with overlap)."""
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+
+    ddp = DistributedDataParallelConfig(
+        grad_reduce_in_fp32=True, overlap_grad_reduce=cfg.overlap_grad_reduce,
+        use_distributed_optimizer=cfg.use_distributed_optimizer,
+    )
+    return DistributedDataParallel(config=model.config, ddp_config=ddp, module=model)
 
 
-def l2_norm_squared(grads: Iterable[torch.Tensor]) -> torch.Tensor:
-    """sum_i ||g_i||_2^2 in fp32 (0 for no gradients)."""
-    total = torch.zeros((), dtype=torch.float32)
-    for g in grads:
-        total = total + g.detach().float().pow(2).sum().cpu()
-    return total
+def build_optimizer(model, cfg: OptimizerConfig):
+    """megatron's Adam(W) over the DDP-wrapped `model` (lr is set per step by `train_step`)."""
+    from megatron.core.optimizer import OptimizerConfig as MegatronOptimizerConfig
+    from megatron.core.optimizer import get_megatron_optimizer
 
-
-def clip_coefficient(norm: float, max_norm: float) -> float:
-    """Scale for the gradients: min(1, max_norm / (norm + 1e-6)); 1 when clipping is off."""
-    if max_norm <= 0:
-        return 1.0
-    return min(1.0, max_norm / (norm + 1e-6))
-
-
-def _norm_grads(model: torch.nn.Module) -> list[torch.Tensor]:
-    """Gradients that count once in the global norm: tensor-parallel replicas only on TP rank 0."""
-    from megatron.core.tensor_parallel.layers import param_is_not_tensor_parallel_duplicate
-
-    return [p.grad for p in model.parameters() if p.grad is not None and param_is_not_tensor_parallel_duplicate(p)]
-
-
-def global_grad_norm(model: torch.nn.Module) -> float:
-    """L2 norm of the whole model's gradient across the tensor- and pipeline-parallel ranks."""
-    from megatron.core import parallel_state as ps
-
-    sq = l2_norm_squared(_norm_grads(model)).to(cpu_compat.default_device())
-    if ps.get_model_parallel_group().size() > 1:
-        dist.all_reduce(sq, group=ps.get_model_parallel_group())
-    return math.sqrt(sq.item())
-
-
-def average_data_parallel_grads(model: torch.nn.Module) -> None:
-    """All-reduce (mean) every gradient over the data-parallel group, in one flat buffer."""
-    from megatron.core import parallel_state as ps
-
-    group = ps.get_data_parallel_group()
-    if group.size() == 1:
-        return
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, group=group)
-    flat /= group.size()
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    config = MegatronOptimizerConfig(
+        optimizer="adam", lr=0.0, weight_decay=cfg.weight_decay, adam_beta1=cfg.beta1, adam_beta2=cfg.beta2,
+        adam_eps=cfg.eps, clip_grad=cfg.clip_grad, use_distributed_optimizer=cfg.use_distributed_optimizer,
+        bf16=False, fp16=False, params_dtype=torch.float32,
+    )
+    return get_megatron_optimizer(config, [model])
 
 
 def _loss_func(output: torch.Tensor):
@@ -108,22 +81,22 @@ def _forward_step(data_iterator, model):
     return model(tokens, positions, mask, labels=labels), _loss_func
 
 
-def train_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    micro_batches: Sequence[torch.Tensor],
-    lr: float,
-    clip_grad: float,
-) -> StepResult:
-    """One step on this rank's micro-batches ([micro_batch, seq+1] token ids each).
+def train_step(model, optimizer, micro_batches: Sequence[torch.Tensor], lr: float) -> StepResult:
+    """One step on this rank's micro-batches ([micro_batch, seq+1] token ids each); `model` is the
+    DDP-wrapped model and `optimizer` megatron's, from `wrap_model` / `build_optimizer`.
 
     The optimizer is only stepped when loss and gradient norm are finite (else NonFiniteLossError).
     """
+    from megatron.core.distributed import finalize_model_grads
     from megatron.core.pipeline_parallel import get_forward_backward_func
 
     model.train()
-    optimizer.zero_grad(set_to_none=True)
-    device = next(model.parameters()).device
+    model.zero_grad_buffer()
+    optimizer.zero_grad()
+    config = model.config
+    config.finalize_model_grads_func = finalize_model_grads
+    config.no_sync_func = model.no_sync
+    device = cpu_compat.default_device()
     batches = [b.to(device) for b in micro_batches]
     seq = batches[0].shape[1] - 1
     losses = get_forward_backward_func()(
@@ -137,16 +110,10 @@ def train_step(
         forward_only=False,
     )
     loss = _global_mean_loss(losses)
-    average_data_parallel_grads(model)
-    norm = global_grad_norm(model)
+    optimizer.prepare_grads()
+    norm = float(optimizer.get_grad_norm())
     if not (math.isfinite(loss) and math.isfinite(norm)):
-        optimizer.zero_grad(set_to_none=True)
         raise NonFiniteLossError(f"loss {loss} / grad norm {norm} is not finite")
-    scale = clip_coefficient(norm, clip_grad)
-    if scale < 1.0:
-        for p in model.parameters():
-            if p.grad is not None:
-                p.grad.mul_(scale)
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.step()

@@ -1,4 +1,5 @@
-"""Runs a few training steps of the tiny model under one parallel layout, from given weights.
+"""Runs a few training steps of the tiny model under one parallel layout, from given weights or
+from a checkpoint.
 
 Imported by the tests for the single-process reference and launched by them under torchrun for
 tensor/pipeline parallel 2; rank 0 writes the losses as JSON.
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from training import hf_checkpoint
+from training import checkpoint, hf_checkpoint
 from training.model import ModelConfig, build_model
 from training.parallel import ParallelConfig, distributed
-from training.step import OptimizerConfig, build_optimizer, train_step
+from training.step import OptimizerConfig, build_optimizer, train_step, wrap_model
 
 CFG = ModelConfig(num_layers=2, hidden_size=128, num_attention_heads=2, ffn_hidden_size=256, vocab_size=256, seq_length=32)
 MICRO, ACCUM = 2, 2
@@ -35,9 +36,13 @@ def pattern_batches(step: int, dp_rank: int, dp: int) -> list[torch.Tensor]:
     return out
 
 
-def run_steps(full_state: dict[str, torch.Tensor], steps: int, lr: float = 3e-3) -> list[list[float]]:
-    """Train from `full_state` under the current parallel_state layout; [loss, grad norm] per step
-    (the norm is above clip_grad=1 here, so clipping acts and a wrong TP/PP norm would change the losses)."""
+def run_steps(full_state: dict[str, torch.Tensor] | None, steps: int, lr: float = 3e-3,
+              distributed_optimizer: bool = False, overlap: bool = False, run_dir: Path | None = None,
+              save_at: int | None = None) -> list[list[float]]:
+    """Train from `full_state` (or, when it is None, resume from `run_dir`'s latest checkpoint) under
+    the current parallel_state layout; [loss, grad norm] per step (the norm is above clip_grad=1 here,
+    so clipping acts and a wrong TP/PP norm would change the losses). With `save_at`, a checkpoint
+    is written to `run_dir` after that many steps."""
     from megatron.core import parallel_state as ps
 
     model = build_model(
@@ -47,11 +52,18 @@ def run_steps(full_state: dict[str, torch.Tensor], steps: int, lr: float = 3e-3)
         pre_process=ps.is_pipeline_first_stage(),
         post_process=ps.is_pipeline_last_stage(),
     )
-    hf_checkpoint.load_into_model(model, full_state, CFG)
-    optimizer = build_optimizer(model, OptimizerConfig())
+    if full_state is not None:
+        hf_checkpoint.load_into_model(model, full_state, CFG)
+    opt_cfg = OptimizerConfig(clip_grad=1.0, use_distributed_optimizer=distributed_optimizer, overlap_grad_reduce=overlap)
+    model = wrap_model(model, opt_cfg)
+    optimizer = build_optimizer(model, opt_cfg)
+    start = 0 if full_state is not None else checkpoint.load(checkpoint.latest(run_dir), model, optimizer)["step"]
     dp_rank, dp = ps.get_data_parallel_rank(), ps.get_data_parallel_world_size()
-    results = [train_step(model, optimizer, pattern_batches(step, dp_rank, dp), lr=lr, clip_grad=1.0)
-               for step in range(steps)]
+    results = []
+    for step in range(start, start + steps):
+        results.append(train_step(model, optimizer, pattern_batches(step, dp_rank, dp), lr=lr))
+        if step + 1 == save_at:
+            checkpoint.save(run_dir, step + 1, model, optimizer, {})
     return [[r.loss, r.grad_norm] for r in results]
 
 
@@ -60,12 +72,16 @@ def main() -> None:
     parser.add_argument("--tp", type=int, default=1)
     parser.add_argument("--pp", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--distributed-optimizer", action="store_true")
+    parser.add_argument("--overlap-grad-reduce", action="store_true")
+    parser.add_argument("--weights", type=Path, help="initial full state dict (else --resume)")
+    parser.add_argument("--resume", type=Path, help="run folder whose latest checkpoint to continue from")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    full_state = torch.load(args.weights)
+    full_state = torch.load(args.weights) if args.weights else None
     with distributed(ParallelConfig(tensor=args.tp, pipeline=args.pp), seed=0):
-        losses = run_steps(full_state, args.steps)
+        losses = run_steps(full_state, args.steps, distributed_optimizer=args.distributed_optimizer,
+                           overlap=args.overlap_grad_reduce, run_dir=args.resume)
         if torch.distributed.get_rank() == 0:
             args.out.write_text(json.dumps(losses))
 

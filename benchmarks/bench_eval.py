@@ -3,9 +3,10 @@
 1. grading throughput: our Grader (fast path + math-verify worker pool) vs math-verify alone
    (parse + verify per pair, one process), on GSM8K + MATH-500 golds vs gold and vs perturbed gold;
 2. sandbox: programs/s of SandboxPool vs one fresh `python -c` subprocess per program (no isolation);
-3. generation: GSM8K test (first --gsm8k-limit questions) on a tiny random Llama, vLLM vs transformers.
+3. generation: GSM8K test (first --gsm8k-limit questions) on a tiny random Llama, vLLM vs transformers;
+4. Maj@K over all K-subsets: the exact count (metrics.maj_at_k) vs enumerating every subset.
 
-Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation]
+Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation] [--only-maj]
 Needs ../shared/data/benchmarks (or MATHFORGE_SHARED); prints a table per part.
 """
 
@@ -119,6 +120,39 @@ def one_backend(kind: str, model: str, root: Path, limit: int) -> None:
     backend.close()
 
 
+def bench_maj_at_k(questions: int = 20) -> None:
+    import itertools
+    import math
+    import random
+
+    from evaluation.metrics import k_values, maj_at_k, majority_vote
+
+    def enumerate_subsets(answers: list, correct: list, k: int) -> float:
+        subsets = itertools.combinations(range(len(answers)), k)
+        wins = sum(bool((w := majority_vote([answers[i] for i in s])) is not None and correct[s[w]]) for s in subsets)
+        return wins / math.comb(len(answers), k)
+
+    rng = random.Random(0)
+    rows = [("n samples, clusters", "K values", "exact (ms/question)", "enumeration (ms/question)", "max |diff|")]
+    for n, clusters in [(16, 4), (64, 4), (64, 16)]:
+        data = []
+        for _ in range(questions):
+            answers = [str(rng.randint(1, clusters)) if rng.random() < 0.9 else None for _ in range(n)]
+            data.append((answers, [a == "1" for a in answers]))
+        start = time.perf_counter()
+        exact = [[maj_at_k(a, c, k) for k in k_values(n)] for a, c in data]
+        exact_ms = 1000 * (time.perf_counter() - start) / questions
+        if math.comb(n, n // 2) <= 20000:
+            start = time.perf_counter()
+            brute = [[enumerate_subsets(a, c, k) for k in k_values(n)] for a, c in data]
+            brute_ms = f"{1000 * (time.perf_counter() - start) / questions:.1f}"
+            diff = f"{max(abs(x - y) for e, b in zip(exact, brute, strict=True) for x, y in zip(e, b, strict=True)):.1e}"
+        else:
+            brute_ms, diff = f"infeasible (C({n},{n // 2}) = {math.comb(n, n // 2):.1e} subsets)", "-"
+        rows.append((f"{n}, {clusters}", ",".join(map(str, k_values(n))), f"{exact_ms:.1f}", brute_ms, diff))
+    table("Maj@K: exact subset counting vs enumeration", rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gsm8k-limit", type=int, default=32)
@@ -126,7 +160,11 @@ def main() -> int:
     parser.add_argument("--one-backend", choices=["hf", "vllm"])
     parser.add_argument("--model")
     parser.add_argument("--root")
+    parser.add_argument("--only-maj", action="store_true", help="only part 4 (needs no benchmark data)")
     args = parser.parse_args()
+    if args.only_maj:
+        bench_maj_at_k()
+        return 0
     shared = Path(os.environ.get("MATHFORGE_SHARED", REPO.parent / "shared"))
     root = Path(args.root) if args.root else shared / "data" / "benchmarks"
     if not root.is_dir():
@@ -138,6 +176,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     bench_grading(root)
     bench_sandbox()
+    bench_maj_at_k()
     if not args.skip_generation:
         bench_generation(root, args.gsm8k_limit)
     return 0

@@ -6,8 +6,13 @@ calling process; everything it leaves undecided goes to `SymbolicGrader`, a pool
 processes, each running math-verify in its own main thread with its own timeout.
 
 Numeric rule: two exactly written numbers (integers, fractions) must be equal; when either side is
-a decimal, |a - b| <= max(abs_tol, rel_tol * max(|a|, |b|)). With `allow_percent`, a side written
-with % also matches the other side as value/100 (`50\\%` = `0.5` = `50`).
+a decimal, |a - b| <= max(abs_tol, rel_tol * max(|a|, |b|)).
+
+Percent rule, per benchmark (`BenchmarkItem.percent`, overridden by `GradingConfig.percent[name]`),
+for a number written with % (`50\\%`): "value" reads % as a unit, so it equals `50` only (GSM8K-style
+sets whose gold is 50 for "50%": `0.5` or `5000%` would be wrong answers there); "fraction" reads it
+as value/100, so it equals `0.5` only (a set that expects 0.5); "either" accepts both (sets that
+write their golds both ways, e.g. MATH). Two sides both written with % compare their values.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 from evaluation.answers import last_boxed
-from evaluation.benchmarks import LETTERS, BenchmarkItem
+from evaluation.benchmarks import LETTERS, BenchmarkItem, PercentRule
 from evaluation.normalize import Number, normalize, numbers_close, parse_number
 
 
@@ -31,7 +36,8 @@ class GradingConfig:
 
     rel_tol: float = 1e-4
     abs_tol: float = 0.0  # a gold of 0 needs an exact 0 unless raised
-    allow_percent: bool = True
+    # benchmark name -> percent rule ("value", "fraction", "either"), replacing the benchmark's own
+    percent: dict[str, PercentRule] = field(default_factory=dict)
     symbolic: bool = True  # send undecided pairs to math-verify (else they count as wrong)
     workers: int = 2
     timeout_s: int = 5  # math-verify parse/verify timeout (whole seconds: SIGALRM) per pair, in the worker
@@ -39,9 +45,17 @@ class GradingConfig:
     chunk_size: int = 32
 
 
-def _numbers_equal(a: Number, b: Number, cfg: GradingConfig) -> bool:
-    candidates_a = [a.value] + ([a.value / 100] if a.percent and cfg.allow_percent else [])
-    candidates_b = [b.value] + ([b.value / 100] if b.percent and cfg.allow_percent else [])
+def _percent_readings(number: Number, other: Number, rule: PercentRule) -> list:
+    """The values a number may stand for under the percent rule (see the module docstring)."""
+    if not number.percent or other.percent:
+        return [number.value]
+    return {"value": [number.value], "fraction": [number.value / 100],
+            "either": [number.value, number.value / 100]}[rule]
+
+
+def _numbers_equal(a: Number, b: Number, cfg: GradingConfig, percent: PercentRule = "either") -> bool:
+    candidates_a = _percent_readings(a, b, percent)
+    candidates_b = _percent_readings(b, a, percent)
     for x in candidates_a:
         for y in candidates_b:
             if a.exact and b.exact and x == y:
@@ -65,7 +79,7 @@ def choice_letters(pred: str, choices: Sequence[str] = (), letters: str = LETTER
 
 
 def quick_grade(pred: str | None, gold: str, answer_type: str = "math", choices: Sequence[str] = (),
-                cfg: GradingConfig | None = None) -> bool | None:
+                cfg: GradingConfig | None = None, percent: PercentRule = "either") -> bool | None:
     """True/False when settled without math-verify; None when a symbolic comparison is needed."""
     cfg = cfg or GradingConfig()
     if pred is None or not str(pred).strip():
@@ -81,7 +95,7 @@ def quick_grade(pred: str | None, gold: str, answer_type: str = "math", choices:
     gold_number = parse_number(gold)
     pred_number = parse_number(pred, strip_units=answer_type == "number")
     if gold_number is not None and pred_number is not None:
-        return _numbers_equal(gold_number, pred_number, cfg)
+        return _numbers_equal(gold_number, pred_number, cfg, percent)
     return None
 
 
@@ -169,7 +183,9 @@ class Grader:
     def grade_many(self, pairs: Sequence[tuple[str | None, BenchmarkItem]]) -> list[bool]:
         """One verdict per pair, in order. Pairs the fast path settles never reach a worker."""
         verdicts: list[bool | None] = [
-            quick_grade(pred, item.answer, item.answer_type, item.choices, self.cfg) for pred, item in pairs
+            quick_grade(pred, item.answer, item.answer_type, item.choices, self.cfg,
+                        self.cfg.percent.get(item.benchmark, item.percent))
+            for pred, item in pairs
         ]
         pending = [i for i, v in enumerate(verdicts) if v is None]
         if pending and self.cfg.symbolic:
@@ -212,10 +228,10 @@ class Grader:
 
 
 def is_correct(pred: str | None, gold: str, answer_type: str = "math", choices: Sequence[str] = (),
-               cfg: GradingConfig | None = None) -> bool:
+               cfg: GradingConfig | None = None, percent: PercentRule = "either") -> bool:
     """Single-pair grading in the calling process (main thread only: math-verify uses SIGALRM)."""
     cfg = cfg or GradingConfig()
-    verdict = quick_grade(pred, gold, answer_type, choices, cfg)
+    verdict = quick_grade(pred, gold, answer_type, choices, cfg, percent)
     if verdict is None:
         return cfg.symbolic and symbolic_equal(str(pred), gold, cfg.timeout_s, cfg.rel_tol)
     return verdict

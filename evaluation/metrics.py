@@ -5,6 +5,7 @@ Pure functions over plain Python data, so that GRPO analysis and reports reuse t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 
 from evaluation.normalize import normalize, parse_number
@@ -63,12 +64,53 @@ def majority_vote(answers: Sequence[str | None]) -> int | None:
     return first[best]
 
 
-def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int) -> bool:
-    """Maj@K of one question: the majority answer of the first k samples is correct."""
-    if not (1 <= k <= len(answers)) or len(answers) != len(correct):
-        raise ValueError(f"maj_at_k needs 1 <= k <= {len(answers)} and one verdict per answer")
-    winner = majority_vote(answers[:k])
-    return winner is not None and bool(correct[winner])
+def _subset_count(others: list[tuple[int, int]], free: int, j: int, size: int) -> int:
+    """[x^size] (1 + x)^free * prod_b (sum_{t<j} C(c_b, t) x^t + C(s_b, j) x^j) over `others` = [(c_b, s_b)]:
+    the ways to pick `size` samples outside the voted cluster so that no other cluster beats it."""
+    big = [(c, s) for c, s in others if c >= j]
+    free += sum(c for c, _ in others if c < j)  # such a cluster can never reach j votes: any pick is fine
+    poly = [math.comb(free, t) for t in range(size + 1)]
+    for c, s in big:
+        factor = [math.comb(c, t) for t in range(min(j, size + 1))] + ([math.comb(s, j)] if j <= size else [])
+        poly = [sum(poly[d - t] * factor[t] for t in range(min(d, len(factor) - 1) + 1)) for d in range(size + 1)]
+    return poly[size]
+
+
+def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int) -> float:
+    """Maj@K of one question: the probability that the majority vote of a uniformly random K-subset
+    of the n samples is correct (the Maj@K analogue of the unbiased Pass@K estimator; K = n is the
+    plain vote of all samples, K < n uses every sample rather than the first K). Exact, by counting.
+
+    Inside a subset the tie rule of `majority_vote` holds: most votes wins, ties go to the answer whose
+    first selected sample comes first, and that first selected sample is the one graded. So condition
+    on that sample p (cluster a, correct[p] true) and on j >= 1 votes for a: a's samples before p are
+    left out, j - 1 of the r samples of a after p are chosen, and every other cluster b (c_b samples,
+    s_b of them after p) gets t < j samples anywhere or exactly j samples all after p; the m samples
+    without an answer are free. Then
+
+        N(p, j) = C(r, j - 1) * [x^(K-j)] (1 + x)^m * prod_b (sum_{t<j} C(c_b, t) x^t + C(s_b, j) x^j)
+        Maj@K   = sum_{p correct} sum_{j=1}^{K} N(p, j) / C(n, K)
+
+    Exact integers throughout; a cluster with c_b < j is (1 + x)^{c_b}, so it is merged into m.
+    """
+    n = len(answers)
+    if not (1 <= k <= n) or n != len(correct):
+        raise ValueError(f"maj_at_k needs 1 <= k <= {n} and one verdict per answer")
+    keys = [answer_key(a) for a in answers]
+    members: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(keys):
+        if key is not None:
+            members.setdefault(key, []).append(index)
+    unanswered = n - sum(len(idx) for idx in members.values())
+    winning = 0
+    for p, key in enumerate(keys):
+        if key is None or not correct[p]:
+            continue
+        later = sum(1 for i in members[key] if i > p)
+        others = [(len(idx), sum(1 for i in idx if i > p)) for other, idx in members.items() if other != key]
+        for j in range(1, min(k, later + 1) + 1):
+            winning += math.comb(later, j - 1) * _subset_count(others, unanswered, j, k - j)
+    return winning / math.comb(n, k)
 
 
 def k_values(n: int) -> list[int]:
@@ -81,8 +123,8 @@ def k_values(n: int) -> list[int]:
 
 
 def summarize_samples(answers: Sequence[Sequence[str | None]], correct: Sequence[Sequence[bool]]) -> dict:
-    """Per-benchmark metrics from n samples per question: pass@k and maj@k for every k in k_values(n),
-    averaged over questions, and accuracy of the first sample."""
+    """Per-benchmark metrics from n samples per question: pass@k and maj@k (both expectations over
+    k-subsets) for every k in k_values(n), averaged over questions, and accuracy of the first sample."""
     if not answers:
         return {"questions": 0}
     n = min(len(a) for a in answers)
@@ -92,5 +134,6 @@ def summarize_samples(answers: Sequence[Sequence[str | None]], correct: Sequence
         "samples": n,
         "accuracy_first_sample": accuracy([c[0] for c in correct]),
         "pass_at_k": {k: sum(pass_at_k(n, sum(c[:n]), k) for c in correct) / len(correct) for k in ks},
-        "maj_at_k": {k: accuracy([maj_at_k(a[:n], c[:n], k) for a, c in zip(answers, correct, strict=True)]) for k in ks},
+        "maj_at_k": {k: sum(maj_at_k(a[:n], c[:n], k) for a, c in zip(answers, correct, strict=True)) / len(answers)
+                     for k in ks},
     }

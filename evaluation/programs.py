@@ -105,20 +105,21 @@ Generate = Callable[[list[str], list[str]], list[str]]
 
 
 def run_tool_integrated(prompts: Sequence[str], generate: Generate, pool: SandboxPool, max_calls: int = 4,
-                        max_output_chars: int = 2000) -> list[str]:
+                        max_output_chars: int = 2000, stop: Sequence[str] = ("```output",)) -> list[str]:
     """Tool-integrated reasoning for a batch of prompts; returns each full completion.
 
     Loop: generate until the model stops (or writes "```output"); if what it wrote ends with a
     closed ```python block, run that block in the sandbox, append "```output\\n...\\n```\\n" and
     continue; stop after `max_calls` executions or when a turn ends without a new program.
-    `generate(texts, stop)` returns one continuation per text (the backend's greedy/sampled step).
+    `generate(texts, stop)` returns one continuation per text (the backend's greedy/sampled step);
+    `stop` must hold "```output" (few-shot prompts add the start of the next exemplar).
     """
     completions = ["" for _ in prompts]
     active = list(range(len(prompts)))
     for turn in range(max_calls + 1):
         if not active:
             break
-        outputs = generate([prompts[i] + completions[i] for i in active], ["```output"])
+        outputs = generate([prompts[i] + completions[i] for i in active], list(stop))
         next_active, to_run = [], []
         for index, text in zip(active, outputs, strict=True):
             completions[index] += text

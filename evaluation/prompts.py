@@ -44,6 +44,21 @@ _POT_EN = [
      "from sympy import symbols, solve\nx = symbols('x')\nprint(solve(3 * x + 7 - 22, x)[0])"),
 ]
 
+# Tool-integrated exemplars for base models: (question, reasoning, program, its printed output, answer).
+# tests/evaluation check that each program prints exactly the output shown.
+_TOOL_EN = [
+    ("A baker makes 24 rolls and sells 3 bags of 5 rolls. How many rolls are left?",
+     "The bags hold 3 * 5 rolls; subtract them from 24.", "print(24 - 3 * 5)", "9", "9"),
+    ("What are the solutions of $x^2 - 5x + 6 = 0$?",
+     "Let us solve the quadratic with sympy.",
+     "from sympy import symbols, solve\nx = symbols('x')\nprint(solve(x**2 - 5*x + 6, x))", "[2, 3]", "2, 3"),
+]
+_TOOL_ZH = [
+    ("小明有15个苹果，送给同学6个，又买了4个。他现在有多少个苹果？",
+     "先减去送出的，再加上买的。", "print(15 - 6 + 4)", "13", "13"),
+    ("一个长方形长8厘米，宽5厘米，它的面积是多少平方厘米？", "面积等于长乘宽。", "print(8 * 5)", "40", "40"),
+]
+
 INSTRUCTION = {
     ("cot", "en"): "Please reason step by step, and put your final answer within \\boxed{}.",
     ("cot", "zh"): "请通过逐步推理来解答问题，并把最终答案放置于\\boxed{}中。",
@@ -115,21 +130,38 @@ def _few_shot_pot(item: BenchmarkItem, shots: int) -> str:
     return "\n\n".join(blocks)
 
 
+def _few_shot_tool(item: BenchmarkItem, shots: int) -> str:
+    """Base-model tool-integrated prompt: exemplars reason, write a ```python block, read its
+    ```output block (the format `programs.run_tool_integrated` appends) and box the answer."""
+    zh = item.lang == "zh"
+    q_label, s_label = ("问题：", "解答：") if zh else ("Question: ", "Solution: ")
+    blocks = []
+    for question, reasoning, code, output, answer in (_TOOL_ZH if zh else _TOOL_EN)[:shots]:
+        ending = f"所以答案是 \\boxed{{{answer}}}。" if zh else f"So the answer is \\boxed{{{answer}}}."
+        blocks.append(f"{q_label}{question}\n{s_label}{reasoning}\n```python\n{code}\n```\n```output\n{output}\n```\n"
+                      f"{ending}")
+    blocks.append(f"{q_label}{question_text(item)}\n{s_label}")
+    return "\n\n".join(blocks)
+
+
 def build_prompt(item: BenchmarkItem, style: Style = "cot", shots: int = 4, chat: bool = False) -> str:
     """The prompt for one item. `chat=True`: instruct-model chat prompt (zero-shot, instruction
-    appended); else a few-shot prompt for base models (tool style is chat-only)."""
+    appended); else a few-shot completion prompt for base models (EN or ZH exemplars by item.lang
+    for cot and tool; pot exemplars are English)."""
     if style not in ("cot", "pot", "tool"):
         raise ValueError(f"unknown prompt style {style!r} (cot, pot, tool)")
-    if chat or style == "tool":
+    if chat:
         lang = "zh" if item.lang == "zh" else "en"
         return chat_prompt([{"role": "user", "content": f"{question_text(item)}\n{INSTRUCTION[(style, lang)]}"}])
-    return _few_shot_pot(item, shots) if style == "pot" else _few_shot_cot(item, shots)
+    few_shot = {"cot": _few_shot_cot, "pot": _few_shot_pot, "tool": _few_shot_tool}[style]
+    return few_shot(item, shots)
 
 
 def stop_sequences(style: Style, chat: bool) -> list[str]:
-    """Stop strings for generation in this style (tool calls stop at the output block to run code)."""
+    """Stop strings for generation in this style (tool calls stop at the output block to run code;
+    few-shot prompts also stop where the model starts the next exemplar)."""
     if style == "tool":
-        return list(TOOL_STOP)
+        return list(TOOL_STOP) + ([] if chat else list(FEW_SHOT_STOP))
     if style == "pot" and not chat:
         return ["```", *FEW_SHOT_STOP]
     return [] if chat else list(FEW_SHOT_STOP)

@@ -73,6 +73,9 @@ def check_config(cfg: EvalConfig) -> None:
         raise ConfigError(f"key 'prompt.styles': unknown {bad} (known: {', '.join(STYLES)})")
     if cfg.sampling.n < 1:
         raise ConfigError("key 'sampling.n': must be at least 1")
+    unused = sorted(set(cfg.grading.percent) - set(cfg.data.benchmarks))
+    if unused:  # a misspelt benchmark name would silently keep that benchmark's own percent rule
+        raise ConfigError(f"key 'grading.percent': {unused} not among data.benchmarks {cfg.data.benchmarks}")
 
 
 def load_items(cfg: DataConfig, skipped: list[str]) -> dict[str, list[BenchmarkItem]]:
@@ -99,7 +102,8 @@ def _generate_style(style: str, items: list[BenchmarkItem], cfg: EvalConfig, bac
         def step(texts: list[str], stop: list[str]) -> list[str]:
             return [c[0] for c in backend.generate(texts, single, stop)]
 
-        flat = run_tool_integrated([p for p in prompts for _ in range(n)], step, pool, cfg.prompt.max_tool_calls)
+        flat = run_tool_integrated([p for p in prompts for _ in range(n)], step, pool, cfg.prompt.max_tool_calls,
+                                   stop=stop_sequences("tool", chat))
         completions = [flat[i * n : (i + 1) * n] for i in range(len(items))]
     else:
         completions = backend.generate(prompts, cfg.sampling, stop_sequences(style, chat))  # type: ignore[arg-type]

@@ -23,6 +23,8 @@ EXPECTED_COUNTS = {
     "gsm8k": 1319, "math": 5000, "math500": 500, "cmath": 1098, "mgsm_zh": 250, "svamp": 1000, "asdiv": 2215,
     "mawps": 2065, "mmlu_stem": 3018, "gaokao_mathcloze": 118, "gaokao_mathqa": 351, "ocw": 272, "sat": 32,
     "aqua": 254, "mathqa": 1000, "gsm_hard": 1319, "aime24": 30, "amc23": 40, "gaokao2023en": 383,
+    "olympiadbench": 675, "gaokao2024_I": 14, "gaokao2024_II": 14, "gaokao2024_mix": 91, "cn_middle_school": 101,
+    "carp_en": 976,
 }
 
 
@@ -67,6 +69,20 @@ def test_gold_answers_parsed_per_format(benchmarks_dir: Path) -> None:
     assert first["mathqa"].answer == "A" and first["mathqa"].choices == ("12", "16", "18", "24", "26")
     assert first["aqua"].choices[0] == "5(√3 + 1)"
     assert first["amc23"].answer == "27"
+    assert first["olympiadbench"].answer == "2" and first["olympiadbench"].answer_type == "number"
+    assert first["gaokao2024_I"].answer == "A" and first["gaokao2024_I"].choices[1] == "${2, 3}$"
+    assert first["gaokao2024_I"].question.endswith("则 $A \\cap B =$ ( )")  # options cut out of the question
+    assert first["gaokao2024_mix"].choices[2] == "{x \\mid-3<x<4}" and first["gaokao2024_mix"].lang == "zh"
+    assert first["cn_middle_school"].choices == ("-2", "0", "3", "-1/2") and first["cn_middle_school"].answer == "A"
+    assert first["carp_en"].answer == "b ^ { 2 } - 9 a ^ { 2 }" and first["carp_en"].question.startswith("Calculate")
+    kinds = Counter((i.benchmark, i.answer_type) for i in iter_benchmark_items(
+        benchmarks_dir, ["gaokao2024_I", "gaokao2024_II", "gaokao2024_mix", "cn_middle_school"]))
+    assert kinds == {("gaokao2024_I", "choice"): 11, ("gaokao2024_I", "math"): 3, ("gaokao2024_II", "choice"): 11,
+                     ("gaokao2024_II", "math"): 3, ("gaokao2024_mix", "choice"): 55, ("gaokao2024_mix", "math"): 36,
+                     ("cn_middle_school", "choice"): 41, ("cn_middle_school", "math"): 60}
+    # two upstream typos ("C \\log ...", "A \\frac ...": no "." after the letter) still split into 4 options
+    typo = [i for i in iter_benchmark_items(benchmarks_dir, ["gaokao2024_mix"]) if i.item_id == "gaokao2024_mix-8"]
+    assert typo[0].choices[2] == "\\log _{2} \\frac{y_{1}+y_{2}}{2}<x_{1}+x_{2}"
     multi = [i.answer for i in iter_benchmark_items(benchmarks_dir, ["gaokao_mathqa"]) if len(i.answer) > 1]
     assert sorted(multi) == sorted(["AD", "ACD", "ABD", "AC", "BCD", "CD", "AC"])
 

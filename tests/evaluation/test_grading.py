@@ -60,10 +60,25 @@ def test_different_answers(gold: str, pred: str, kind: str) -> None:
     assert not is_correct(pred, gold, kind)
 
 
-def test_percent_only_where_allowed() -> None:
-    assert is_correct("0.5", "50\\%", cfg=GradingConfig(allow_percent=True))
-    assert not is_correct("0.5", "50\\%", cfg=GradingConfig(allow_percent=False))
+def test_percent_rule_per_benchmark() -> None:
+    assert is_correct("0.5", "50\\%") and is_correct("50", "50\\%")  # default "either"
     assert not is_correct(None, "50")
+    assert not is_correct("0.5", "50\\%", percent="value") and is_correct("50", "50\\%", percent="value")
+    assert is_correct("50\\%", "50", percent="value") and not is_correct("5000\\%", "50", percent="value")
+    assert is_correct("50\\%", "0.5", percent="fraction") and not is_correct("50\\%", "50", percent="fraction")
+    assert is_correct("50\\%", "50\\%", percent="fraction") and is_correct("50%", "50\\%", percent="value")
+    gsm = BenchmarkItem("gsm8k", "g", "What percent?", "50", answer_type="number", percent="value")
+    math = BenchmarkItem("math", "m", "What fraction?", "0.5")
+    with Grader(GradingConfig(symbolic=False)) as grader:
+        assert grader.grade_many([("5000\\%", gsm), ("50\\%", gsm), ("50\\%", math)]) == [False, True, True]
+    # the config overrides a benchmark's own rule, by name
+    with Grader(GradingConfig(symbolic=False, percent={"math": "value", "gsm8k": "either"})) as grader:
+        assert grader.grade_many([("5000\\%", gsm), ("50\\%", math)]) == [True, False]
+
+
+def test_local_benchmarks_carry_their_percent_rule(benchmarks_dir: Path) -> None:
+    rules = {i.benchmark: i.percent for i in iter_benchmark_items(benchmarks_dir, ["gsm8k", "math", "olympiadbench"])}
+    assert rules == {"gsm8k": "value", "math": "either", "olympiadbench": "value"}
 
 
 def test_choices() -> None:

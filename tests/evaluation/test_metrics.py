@@ -1,4 +1,4 @@
-"""Pass@K against the exact combinatorial formula and brute force; Maj@K ties."""
+"""Pass@K and Maj@K against the exact combinatorial formula and brute-force subset enumeration; ties."""
 
 from __future__ import annotations
 
@@ -57,9 +57,43 @@ def test_majority_vote_groups_equal_numbers_and_breaks_ties_by_first_occurrence(
     assert majority_vote([None, "", "5"]) == 2
     assert majority_vote([None, None]) is None
     answers, correct = ["4", "5", "5", "4"], [True, False, False, True]
-    assert maj_at_k(answers, correct, 4) is True  # tie 2:2, "4" came first
-    assert maj_at_k(answers, correct, 3) is False
-    assert maj_at_k([None], [False], 1) is False
+    assert maj_at_k(answers, correct, 4) == 1.0  # tie 2:2, "4" came first
+    assert maj_at_k(answers, correct, 1) == 0.5  # K=1: the fraction of correct samples
+    # K=3: "4" wins in {0,1,3} and {0,2,3}, "5" in {0,1,2} and {1,2,3}
+    assert maj_at_k(answers, correct, 3) == 0.5
+    assert maj_at_k([None], [False], 1) == 0.0
+    assert maj_at_k(["1", None, "2"], [False, False, True], 2) == pytest.approx(1 / 3)  # {2}: "2"; {0,2}: tie, "1" first
+
+
+def brute_maj_at_k(answers: list[str | None], correct: list[bool], k: int) -> Fraction:
+    """The vote of every k-subset (sample order kept), by enumeration: the definition of Maj@K."""
+    subsets = list(itertools.combinations(range(len(answers)), k))
+    wins = 0
+    for subset in subsets:
+        winner = majority_vote([answers[i] for i in subset])
+        wins += winner is not None and correct[subset[winner]]
+    return Fraction(wins, len(subsets))
+
+
+def test_maj_at_k_matches_subset_enumeration_on_random_inputs() -> None:
+    rng = random.Random(3)
+    for _ in range(300):
+        n = rng.randint(1, 11)
+        answers = [rng.choice(["1", "2", "0.5", "1/2", "x", None]) for _ in range(n)]
+        # verdicts per sample, not per answer: the sample the vote picks is the one graded
+        correct = [a is not None and rng.random() < 0.6 for a in answers]
+        k = rng.randint(1, n)
+        assert maj_at_k(answers, correct, k) == pytest.approx(float(brute_maj_at_k(answers, correct, k)), abs=1e-12)
+
+
+def test_maj_at_k_is_exact_for_many_samples() -> None:
+    answers = ["7"] * 30 + ["8"] * 34  # "8" holds the majority of all 64 samples
+    correct = [True] * 30 + [False] * 34
+    assert maj_at_k(answers, correct, 64) == 0.0
+    assert maj_at_k(answers, correct, 1) == pytest.approx(30 / 64)
+    # K=2: "7" wins when it has 2 votes, or 1:1 with its sample first (all 7s come first)
+    exact = Fraction(math.comb(30, 2) + 30 * 34, math.comb(64, 2))
+    assert maj_at_k(answers, correct, 2) == pytest.approx(float(exact), abs=1e-15)
 
 
 def test_majority_vote_matches_counting_reference_on_random_inputs() -> None:
@@ -81,4 +115,4 @@ def test_summaries() -> None:
     assert k_values(1) == [1] and k_values(8) == [1, 2, 4, 8] and k_values(6) == [1, 2, 4, 6]
     summary = summarize_samples([["1", "2", "2", "2"], ["3", "3", "4", "4"]], [[True, False, False, False], [False, False, True, True]])
     assert summary["pass_at_k"][4] == 1.0 and summary["pass_at_k"][1] == pytest.approx((0.25 + 0.5) / 2)
-    assert summary["maj_at_k"][4] == 0.0 and summary["maj_at_k"][1] == 0.5
+    assert summary["maj_at_k"][4] == 0.0 and summary["maj_at_k"][1] == pytest.approx((0.25 + 0.5) / 2)

@@ -10,7 +10,7 @@ from evaluation.answers import extract_answer, extract_choice, find_boxed, last_
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.grading import is_correct
 from evaluation.programs import extract_program, python_output_to_latex, run_pot, run_tool_integrated
-from evaluation.prompts import build_prompt, chat_prompt, stop_sequences
+from evaluation.prompts import _TOOL_EN, _TOOL_ZH, build_prompt, chat_prompt, stop_sequences
 from evaluation.sandbox import SandboxConfig, SandboxPool
 
 GSM = BenchmarkItem("gsm8k", "g-1", "Tom has 3 apples and buys 4. How many?", "7", answer_type="number")
@@ -49,7 +49,8 @@ def test_prompts() -> None:
     assert chat == f"User: {GSM.question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:"
     assert "逐步推理" in build_prompt(CMATH, "cot", chat=True)
     assert build_prompt(GSM, "pot", shots=1).endswith("Program:\n```python\n")
-    assert "integrate natural language reasoning with programs" in build_prompt(GSM, "tool")
+    assert "integrate natural language reasoning with programs" in build_prompt(GSM, "tool", chat=True)
+    assert "结合自然语言推理与程序" in build_prompt(CMATH, "tool", chat=True)
     assert stop_sequences("tool", True) == ["```output"]
     assert chat_prompt([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], False) == "User: hi\n\nAssistant: yo"
     with pytest.raises(ValueError):
@@ -110,3 +111,54 @@ def test_tool_integrated_loop(pool: SandboxPool) -> None:
 
     (looping,) = run_tool_integrated(["q"], loop_forever, pool, max_calls=2)
     assert looping.count("```output") == 2  # capped at max_calls executions
+
+
+def test_few_shot_tool_prompts_for_base_models() -> None:
+    en = build_prompt(GSM, "tool", shots=2)
+    assert en.count("Question: ") == 3 and en.count("```output\n") == 2 and "\\boxed{9}" in en
+    assert en.endswith(f"Question: {GSM.question}\nSolution: ") and "User:" not in en
+    zh = build_prompt(CMATH, "tool", shots=2)
+    assert zh.count("问题：") == 3 and "所以答案是 \\boxed{13}。" in zh and zh.endswith("3加4等于几？\n解答：")
+    assert "Question:" not in zh
+    assert build_prompt(GSM, "tool", shots=1).count("```python") == 1
+    mc = build_prompt(MC, "tool", shots=1)
+    assert mc.endswith("(D) 6\nSolution: ")
+    assert stop_sequences("tool", False) == ["```output", "\n\nQuestion:", "\n\n问题："]
+
+
+@pytest.mark.timeout(60)
+def test_tool_exemplars_print_what_they_show(pool: SandboxPool) -> None:
+    """A base model imitates the exemplars: an exemplar whose shown output is not what its program
+    prints, or whose boxed answer does not follow from it, teaches it wrong."""
+    exemplars = _TOOL_EN + _TOOL_ZH
+    results = pool.run_many([code for _, _, code, _, _ in exemplars])
+    for (_, _, code, output, answer), result in zip(exemplars, results, strict=True):
+        assert result.ok and result.output.strip() == output, (code, result)
+        assert is_correct(python_output_to_latex(result.output), answer)
+
+
+@pytest.mark.timeout(60)
+def test_tool_loop_on_a_few_shot_prompt_stops_before_the_next_exemplar(pool: SandboxPool) -> None:
+    """A scripted base model that would run on into a new "Question:": the stop strings cut it."""
+    seen_stops: list[list[str]] = []
+
+    def generate(texts: list[str], stop: list[str]) -> list[str]:
+        seen_stops.append(stop)
+        out = []
+        for text in texts:
+            asked = text.split("问题：")[-1]
+            if "```output" not in asked:
+                full = "先算乘法。\n```python\nprint(6 * 7)\n```\n```output\n41\n```\n所以答案是 \\boxed{41}。"
+            else:
+                printed = asked.split("```output\n")[-1].split("\n```")[0]
+                full = f"所以答案是 \\boxed{{{printed}}}。\n\n问题：下一个问题？\n解答：```python\nprint(0)\n```"
+            cut = min((full.find(s) for s in stop if s in full), default=len(full))
+            out.append(full[:cut])
+        return out
+
+    item = BenchmarkItem("cmath", "c-2", "6乘7等于几？", "42", lang="zh", answer_type="number")
+    prompt = build_prompt(item, "tool", shots=2)
+    (completion,) = run_tool_integrated([prompt], generate, pool, max_calls=3, stop=stop_sequences("tool", False))
+    assert completion.count("```output") == 1 and "```output\n42\n```" in completion
+    assert completion.endswith("所以答案是 \\boxed{42}。") and extract_answer(completion) == "42"
+    assert all("\n\n问题：" in stop for stop in seen_stops) and len(seen_stops) == 2

@@ -13,6 +13,7 @@ import pytest
 
 from evaluation.backends import BackendConfig, SamplingConfig, make_backend
 from evaluation.demo import run_demo_stage, write_tiny_benchmark
+from evaluation.grading import GradingConfig
 from evaluation.runner import DataConfig, EvalConfig, PromptConfig, run_eval
 from evaluation.sandbox import SandboxConfig
 from evaluation.tiny_model import write_tiny_llama
@@ -40,12 +41,13 @@ class ScriptedModel:
     def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
         out = []
         for prompt in prompts:
-            index, gold = self._gold(prompt.split("Question: ")[-1] if "Question: " in prompt else prompt)
+            tail = prompt.split("Question: ")[-1]  # the asked question, after the few-shot exemplars
+            index, gold = self._gold(tail)
             answer = gold if index % 2 == 0 else str(int(gold) + 1)
-            if prompt.endswith("```python\n"):
+            if tail.endswith("```python\n"):
                 text = f"print({answer})\n"
-            elif "```output" in prompt:
-                text = f"So the answer is \\boxed{{{prompt.split('```output')[-1].split()[0]}}}."
+            elif "```output" in tail:
+                text = f"So the answer is \\boxed{{{tail.split('```output')[-1].split()[0]}}}."
             elif "integrate natural language" in prompt:
                 text = f"Let me compute.\n```python\nprint({answer})\n```"
             else:
@@ -92,6 +94,9 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         run_eval(EvalConfig(run_dir=str(tmp_path)))
     with pytest.raises(ConfigError, match="prompt.styles"):
         run_eval(EvalConfig(model="m", run_dir=str(tmp_path), data=DataConfig(root="r"), prompt=PromptConfig(styles=["essay"])))
+    with pytest.raises(ConfigError, match=r"grading.percent.*gsm9k"):
+        run_eval(EvalConfig(model="m", run_dir=str(tmp_path), data=DataConfig(root="r", benchmarks=["gsm8k"]),
+                            grading=GradingConfig(percent={"gsm9k": "value"})))
 
 
 @pytest.mark.timeout(180)

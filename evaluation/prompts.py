@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from evaluation.benchmarks import LETTERS, BenchmarkItem
+from evaluation.chat_template import chat_prompt
 
 Style = Literal["cot", "pot", "tool"]
 
@@ -83,29 +84,6 @@ def question_text(item: BenchmarkItem) -> str:
     if item.choices:
         return f"{item.question.strip()}\n{format_choices(item.choices)}"
     return item.question.strip()
-
-
-def chat_prompt(messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
-    """The chat template shared with SFT and GRPO (DeepSeekMath-Instruct style):
-
-        User: {user}\\n\\nAssistant: {assistant}<eos-by-tokenizer>User: ...
-
-    A system message, if any, is put first as plain text followed by a blank line.
-    """
-    parts = []
-    for message in messages:
-        role, content = message["role"], message["content"]
-        if role == "system":
-            parts.append(f"{content}\n\n")
-        elif role == "user":
-            parts.append(f"User: {content}\n\n")
-        elif role == "assistant":
-            parts.append(f"Assistant: {content}")
-        else:
-            raise ValueError(f"unknown chat role {role!r}")
-    if add_generation_prompt:
-        parts.append("Assistant:")
-    return "".join(parts)
 
 
 def _few_shot_cot(item: BenchmarkItem, shots: int) -> str:

@@ -5,6 +5,11 @@ embedding gradients shared between the first and last pipeline stages), and `get
 (Adam with decoupled weight decay, global L2 gradient clipping across TP/PP ranks, optionally the
 distributed optimizer that shards its states over data-parallel ranks).
 
+What is optimised is an `Objective` (`training.objectives`): every stage (pretraining, SFT, reward
+models, GRPO) runs this same step with its own micro-batches and objective. The loss is megatron's
+per-token form: the objective returns a sum and a count, and gradients are scaled by 1 / (global count)
+in `finalize_model_grads`, so uneven micro-batches and data-parallel ranks weigh exactly.
+
 One code path on CPU and GPU: on a CPU-only torch `training.cpu_compat` makes megatron's "cuda"
 tensors CPU ones. The learning rate comes from our pure schedule (`training.schedule`), set on the
 optimizer's parameter groups before each step.
@@ -14,13 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
 from training import cpu_compat
-from training.model import causal_inputs
+from training.objectives import Batch, NextToken, Objective
 
 
 @dataclass
@@ -36,8 +41,9 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class StepResult:
-    loss: float  # mean token cross-entropy over the global batch
+    loss: float  # the objective's loss over the global batch (global sum / global count)
     grad_norm: float  # global L2 norm before clipping
+    metrics: dict[str, float] = field(default_factory=dict)  # every metric of the objective, global sum / count
 
 
 class NonFiniteLossError(RuntimeError):
@@ -49,6 +55,7 @@ def wrap_model(model: torch.nn.Module, cfg: OptimizerConfig):
     group after the last micro-batch (or bucket by bucket during its backward, with overlap)."""
     from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
 
+    model.config.calculate_per_token_loss = True  # objectives return (sum, count); DDP reads this flag here
     ddp = DistributedDataParallelConfig(
         grad_reduce_in_fp32=True, overlap_grad_reduce=cfg.overlap_grad_reduce,
         use_distributed_optimizer=cfg.use_distributed_optimizer,
@@ -69,21 +76,18 @@ def build_optimizer(model, cfg: OptimizerConfig):
     return get_megatron_optimizer(config, [model])
 
 
-def _loss_func(output: torch.Tensor):
-    loss = output.float().mean()
-    return loss, {"loss": loss.detach().clone()}  # megatron scales `loss` in place
+def _as_batch(micro_batch: Batch | torch.Tensor, device) -> Batch:
+    """A micro-batch as a dict on `device` (a bare tensor is the `tokens` of next-token prediction)."""
+    if isinstance(micro_batch, torch.Tensor):
+        micro_batch = {"tokens": micro_batch}
+    return {key: value.to(device) for key, value in micro_batch.items()}
 
 
-def _forward_step(data_iterator, model):
-    sample = next(data_iterator)
-    tokens, labels = sample[:, :-1], sample[:, 1:]
-    positions, mask = causal_inputs(tokens)
-    return model(tokens, positions, mask, labels=labels), _loss_func
-
-
-def train_step(model, optimizer, micro_batches: Sequence[torch.Tensor], lr: float) -> StepResult:
-    """One step on this rank's micro-batches ([micro_batch, seq+1] token ids each); `model` is the
-    DDP-wrapped model and `optimizer` megatron's, from `wrap_model` / `build_optimizer`.
+def train_step(model, optimizer, micro_batches: Sequence[Batch | torch.Tensor], lr: float,
+               objective: Objective | None = None) -> StepResult:
+    """One step on this rank's micro-batches (dicts as `training.objectives` describes, or bare
+    [micro_batch, seq+1] token tensors) under `objective` (default: next-token prediction); `model` is
+    the DDP-wrapped model and `optimizer` megatron's, from `wrap_model` / `build_optimizer`.
 
     The optimizer is only stepped when loss and gradient norm are finite (else NonFiniteLossError).
     """
@@ -96,20 +100,28 @@ def train_step(model, optimizer, micro_batches: Sequence[torch.Tensor], lr: floa
     config = model.config
     config.finalize_model_grads_func = finalize_model_grads
     config.no_sync_func = model.no_sync
+    objective = objective or NextToken()
     device = cpu_compat.default_device()
-    batches = [b.to(device) for b in micro_batches]
-    seq = batches[0].shape[1] - 1
-    losses = get_forward_backward_func()(
-        forward_step_func=_forward_step,
+    batches = [_as_batch(b, device) for b in micro_batches]
+    tokens = batches[0]["tokens"]
+    seq = tokens.shape[1] - 1
+
+    def forward_step(data_iterator, model):
+        batch = next(data_iterator)
+        return objective.forward(model, batch), lambda output: objective.loss(output, batch)
+
+    reported = get_forward_backward_func()(
+        forward_step_func=forward_step,
         data_iterator=iter(batches),
         model=[model],
         num_microbatches=len(batches),
         seq_length=seq,
-        micro_batch_size=batches[0].shape[0],
+        micro_batch_size=tokens.shape[0],
         decoder_seq_length=seq,
         forward_only=False,
     )
-    loss = _global_mean_loss(losses)
+    metrics = _global_metrics(reported)
+    loss = metrics.get("loss", math.nan)
     optimizer.prepare_grads()
     norm = float(optimizer.get_grad_norm())
     if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -117,18 +129,28 @@ def train_step(model, optimizer, micro_batches: Sequence[torch.Tensor], lr: floa
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.step()
-    return StepResult(loss=loss, grad_norm=norm)
+    return StepResult(loss=loss, grad_norm=norm, metrics=metrics)
 
 
-def _global_mean_loss(losses: list) -> float:
-    """Mean micro-batch loss, from the last pipeline stage, averaged over data-parallel ranks."""
+def _global_metrics(reported: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Each metric's global sum / count: summed over micro-batches on the last pipeline stage, then over
+    the pipeline group (only the last stage has values; the key set is the objective's, on every rank)
+    and the data-parallel group."""
     from megatron.core import parallel_state as ps
 
-    local = torch.stack([d["loss"] for d in losses]).mean() if losses else torch.zeros(())
-    value = local.float().to(cpu_compat.default_device()).reshape(1)
-    if ps.get_pipeline_model_parallel_world_size() > 1:  # only the last stage computed a loss
-        dist.all_reduce(value, group=ps.get_pipeline_model_parallel_group())
+    device = cpu_compat.default_device()
+    names = sorted(reported[0]) if reported else []
+    if ps.get_pipeline_model_parallel_world_size() > 1:  # first stages have no metrics: learn the names
+        gathered: list = [None] * ps.get_pipeline_model_parallel_world_size()
+        dist.all_gather_object(gathered, names, group=ps.get_pipeline_model_parallel_group())
+        names = max(gathered, key=len)
+    totals = torch.zeros(len(names), 2, dtype=torch.float64, device=device)
+    for record in reported:
+        for i, name in enumerate(names):
+            totals[i] += record[name].detach().to(device=device, dtype=torch.float64)
+    if ps.get_pipeline_model_parallel_world_size() > 1:
+        dist.all_reduce(totals, group=ps.get_pipeline_model_parallel_group())
     if ps.get_data_parallel_world_size() > 1:
-        dist.all_reduce(value, group=ps.get_data_parallel_group())
-        value /= ps.get_data_parallel_world_size()
-    return value.item()
+        dist.all_reduce(totals, group=ps.get_data_parallel_group())
+    return {name: (totals[i, 0] / totals[i, 1]).item() if totals[i, 1] > 0 else math.nan
+            for i, name in enumerate(names)}

@@ -70,11 +70,14 @@ class ClassifierConfig:
 
 @dataclass
 class SelectConfig:
-    """Keep a page when math_score >= threshold, or the top `top_fraction` of pages by score."""
+    """Keep a page when math_score >= threshold, the top `top_fraction` of pages by score, or the
+    top-scoring pages up to `token_budget` tokens (the paper's rule; corpus.selection)."""
 
-    mode: Literal["threshold", "top_fraction"] = "threshold"
+    mode: Literal["threshold", "top_fraction", "token_budget"] = "threshold"
     threshold: float = 0.5
     top_fraction: float = 0.1
+    token_budget: int = 40_000_000_000  # paper round 1: the top 40B tokens
+    histogram_bins: int = 10_000  # score -> token histogram resolution for token_budget
 
 
 @dataclass
@@ -114,6 +117,28 @@ class DecontamConfig:
 
 
 @dataclass
+class DedupConfig:
+    """Exact URL dedup and MinHash near-dedup of the text cache before recall round 1 (corpus.dedup)."""
+
+    url: bool = True
+    minhash: bool = True
+    n_grams: int = 5  # datatrove's MinhashConfig defaults: 5-grams, 14 buckets x 8 hashes
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+
+
+@dataclass
+class RecallConfig:
+    """`mathforge corpus recall`: the paper's collection rounds (corpus.recall)."""
+
+    max_rounds: int = 4
+    math_domain_threshold: float = 0.10  # a domain is math when > this share of its pages was selected
+    stop_overlap: float = 0.98  # stop when this share of a round's selection was already selected the round before
+    annotations: str = ""  # URL annotation TOML (domain -> path patterns); "" = none (corpus.annotations)
+
+
+@dataclass
 class ExecutorConfig:
     kind: Literal["local", "slurm"] = "local"
     tasks: int = 2
@@ -140,4 +165,6 @@ class CorpusRunConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)  # recall runs only
+    recall: RecallConfig = field(default_factory=RecallConfig)  # recall runs only
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)

@@ -1,0 +1,87 @@
+"""Selection of a round's pages from a score histogram: a token budget (the paper), a top fraction, or a threshold.
+
+Why a histogram: at 40B pages the scores never meet in one process. Each scoring task (or DuckDB
+over their Parquet output) sums pages and tokens per score bin; bins merge by addition, and the
+driver picks the threshold from `histogram_bins` numbers instead of 40B scores.
+
+Bins: page score s in [0, 1] falls in bin b(s) = min(floor(s * B), B - 1). Because b is monotone,
+"keep bins >= i" equals "keep s >= t" with t = the smallest score seen in bin i, so the threshold
+a round writes down selects exactly the pages the histogram counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from corpus.config import SelectConfig
+
+
+@dataclass
+class ScoreHistogram:
+    """Per score bin: pages, tokens and the smallest score in it (inf for an empty bin)."""
+
+    pages: np.ndarray
+    tokens: np.ndarray
+    min_score: np.ndarray
+
+    @classmethod
+    def empty(cls, bins: int) -> ScoreHistogram:
+        return cls(np.zeros(bins, np.int64), np.zeros(bins, np.int64), np.full(bins, np.inf))
+
+    @property
+    def bins(self) -> int:
+        return len(self.pages)
+
+
+def score_bin(scores: np.ndarray, bins: int) -> np.ndarray:
+    """b(s) = min(floor(s * B), B - 1): the bin of each score (scores outside [0, 1] are clipped)."""
+    return np.minimum(np.floor(np.clip(np.asarray(scores, np.float64), 0.0, 1.0) * bins), bins - 1).astype(np.int64)
+
+
+def score_histogram(scores: np.ndarray, tokens: np.ndarray, bins: int) -> ScoreHistogram:
+    """The histogram of one batch of pages (tests and small runs; big runs build it in SQL, same bins)."""
+    hist = ScoreHistogram.empty(bins)
+    b = score_bin(scores, bins)
+    np.add.at(hist.pages, b, 1)
+    np.add.at(hist.tokens, b, np.asarray(tokens, np.int64))
+    np.minimum.at(hist.min_score, b, np.asarray(scores, np.float64))
+    return hist
+
+
+def cut_threshold(amount_per_bin: np.ndarray, min_score: np.ndarray, target: float) -> float:
+    """Threshold keeping the highest bins until their amount reaches `target`.
+
+    i* = max{ i : sum_{j >= i} A_j >= target } and t = min_score[i*]; keeping `score >= t` keeps
+    bins i* .. B-1, i.e. at least `target` (overshooting by less than bin i*'s amount). When the whole
+    histogram holds less than the target, every page is kept (t = the smallest score, or 0).
+    """
+    if target <= 0:
+        raise ValueError(f"selection target must be positive, got {target}")
+    amount = np.asarray(amount_per_bin, np.float64)
+    from_top = np.cumsum(amount[::-1])[::-1]  # from_top[i] = sum_{j >= i} A_j
+    reaching = np.flatnonzero(from_top >= target)
+    if len(reaching) == 0:
+        nonempty = np.isfinite(min_score)
+        return float(min_score[nonempty].min()) if nonempty.any() else 0.0
+    # i* reaches and i*+1 does not, so A_{i*} > 0: bin i* holds pages and min_score[i*] is finite
+    return float(min_score[int(reaching[-1])])
+
+
+def select_threshold(cfg: SelectConfig, hist: ScoreHistogram) -> tuple[float, dict]:
+    """The round's threshold for the configured mode, with what it was derived from (for selection.json)."""
+    if cfg.mode == "threshold":
+        return float(cfg.threshold), {"mode": "threshold", "threshold": float(cfg.threshold)}
+    if int(hist.pages.sum()) == 0:
+        return 1.0, {"mode": cfg.mode, "bins": hist.bins, "threshold": 1.0, "note": "no pages"}
+    if cfg.mode == "token_budget":
+        t = cut_threshold(hist.tokens, hist.min_score, cfg.token_budget)
+        return t, {"mode": "token_budget", "token_budget": cfg.token_budget, "bins": hist.bins, "threshold": t}
+    if cfg.mode == "top_fraction":
+        if not 0 < cfg.top_fraction <= 1:
+            raise ValueError(f"select.top_fraction must be in (0, 1], got {cfg.top_fraction}")
+        target = int(np.ceil(cfg.top_fraction * int(hist.pages.sum())))
+        t = cut_threshold(hist.pages, hist.min_score, target)
+        return t, {"mode": "top_fraction", "top_fraction": cfg.top_fraction, "bins": hist.bins, "threshold": t}
+    raise ValueError(f"select.mode: unknown mode {cfg.mode!r} (threshold, top_fraction, token_budget)")

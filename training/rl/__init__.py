@@ -1,0 +1,1 @@
+"""GRPO (DeepSeekMath §4): vLLM rollouts, rewards, group-relative advantages, the clipped objective."""

@@ -1,0 +1,93 @@
+"""Rewards for GRPO: one interface for every source (rule-based grader here; learned outcome and
+process reward models plug in behind the same `RewardSource`).
+
+A `Rollout` is one sampled response to one question: the question's `BenchmarkItem` (gold answer and
+how to grade it), the prompt and response as text and as token ids, the sampler's log-probabilities
+of the response tokens, and the index of its group (the question) within the step's batch.
+
+A `Reward` is either sequence-level (`value`, outcome supervision) or per step (`steps`: a list of
+`(end, value)` where `end` is the index, in `response_ids`, of the last token of the reasoning step
+the value scores; process supervision). GRPO turns outcome rewards into one advantage per output and
+step rewards into per-token advantages (`training.rl.advantages`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from evaluation.answers import extract_answer
+from evaluation.benchmarks import BenchmarkItem
+from evaluation.grading import Grader, GradingConfig
+
+
+@dataclass(frozen=True)
+class Rollout:
+    item: BenchmarkItem  # question, gold answer, answer type
+    group: int  # index of the question within the step's batch: GRPO normalises within a group
+    prompt: str
+    response: str  # the decoded response (stop string excluded)
+    prompt_ids: tuple[int, ...]
+    response_ids: tuple[int, ...]  # what the trainer scores, including the end-of-sequence token if sampled
+    sampler_logprobs: tuple[float, ...] = ()  # the engine's log π(token) per response token
+    truncated: bool = False  # stopped at the length limit, not at end-of-sequence or a stop string
+
+
+@dataclass(frozen=True)
+class Reward:
+    """Outcome reward (`value`) or process rewards (`steps`: (end token index in the response, value),
+    strictly increasing ends). Exactly one of the two is set."""
+
+    value: float | None = None
+    steps: tuple[tuple[int, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.steps is None):
+            raise ValueError("a Reward has either a sequence value or per-step values, not both/neither")
+        if self.steps is not None:
+            ends = [end for end, _ in self.steps]
+            if not ends or any(b <= a for a, b in zip(ends, ends[1:], strict=False)) or ends[0] < 0:
+                raise ValueError(f"step ends must be non-negative and strictly increasing, got {ends}")
+
+
+class RewardSource(Protocol):
+    """Scores a batch of rollouts; one `Reward` per rollout, in order."""
+
+    def score(self, rollouts: Sequence[Rollout]) -> list[Reward]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RuleRewardConfig:
+    """Outcome reward from the evaluation grader: the extracted final answer against the gold one."""
+
+    correct: float = 1.0
+    wrong: float = 0.0
+    truncated: float | None = None  # reward for a response cut at the length limit; None: grade it as usual
+
+
+class RuleBasedReward:
+    """`correct` when `evaluation.grading` finds the response's final answer (`extract_answer`: last
+    \\boxed{}, "The answer is", else the last number) equal to the gold answer, else `wrong`."""
+
+    def __init__(self, cfg: RuleRewardConfig | None = None, grading: GradingConfig | None = None):
+        self.cfg = cfg or RuleRewardConfig()
+        self.grader = Grader(grading)
+
+    def correct(self, rollouts: Sequence[Rollout]) -> list[bool]:
+        pairs = [(extract_answer(r.response, choices=bool(r.item.choices)), r.item) for r in rollouts]
+        return self.grader.grade_many(pairs)
+
+    def score(self, rollouts: Sequence[Rollout]) -> list[Reward]:
+        out = []
+        for rollout, ok in zip(rollouts, self.correct(rollouts), strict=True):
+            if rollout.truncated and self.cfg.truncated is not None:
+                out.append(Reward(value=self.cfg.truncated))
+            else:
+                out.append(Reward(value=self.cfg.correct if ok else self.cfg.wrong))
+        return out
+
+    def close(self) -> None:
+        self.grader.close()

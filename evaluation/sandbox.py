@@ -4,6 +4,10 @@
 isolation layers) and hands each program to a free one; the evaluation process only ever talks
 JSON to them, so a program that crashes, hangs or floods output costs a result marked not-ok, never
 the evaluation. A server that dies is restarted. Use as a context manager.
+
+Each server runs in its own namespaces, root or not (`evaluation.isolation`). Where the kernel
+refuses them, the pool refuses to start unless `allow_weak_isolation` is set, and then says so in
+one log line: rlimits, seccomp and the audit hook remain, but files, /proc and the network are shared.
 """
 
 from __future__ import annotations
@@ -14,12 +18,17 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from evaluation.isolation import launcher, namespaces_available
+from mathforge.log import get_logger
+
+log = get_logger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +44,9 @@ class SandboxConfig:
     max_file_bytes: int = 1 << 20
     max_processes: int = 16  # RLIMIT_NPROC for the sandbox uid (counts threads too)
     base_uid: int = 100000  # sandbox uids are drawn from [base_uid, base_uid + 65536) (when started as root)
+    tmp_mb: int = 64  # size of each program's private /tmp (its working directory) and of /dev/shm
+    # Run model code even where namespaces are refused (rlimits + seccomp + audit hook only): never for RL.
+    allow_weak_isolation: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,18 +61,37 @@ class SandboxResult:
     wall_s: float
 
 
+class IsolationError(RuntimeError):
+    """The OS cannot isolate model code here and the config does not allow the weaker mode."""
+
+
+def server_launcher(cfg: SandboxConfig) -> list[str]:
+    """The namespace launcher for the servers, or [] for the weak mode (when allowed; else an error)."""
+    root = os.geteuid() == 0
+    refused = namespaces_available(root)
+    if refused is None:
+        return launcher(root)
+    if not cfg.allow_weak_isolation:
+        raise IsolationError(f"sandbox: refusing to run model code without namespaces ({refused}); "
+                             "set sandbox.allow_weak_isolation=true to accept rlimits + seccomp + audit hook only")
+    log.warning("sandbox: WEAK isolation, no namespaces (%s): files, /proc and network are visible", refused)
+    return []
+
+
 class _Server:
-    def __init__(self, uid: int):
+    def __init__(self, uid: int, prefix: list[str]):
         self.uid = uid
+        self.root_dir = tempfile.mkdtemp(prefix="mf-sandbox-root-")  # the mount point of its private root
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(REPO_ROOT)}  # no inherited secrets
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evaluation.sandbox_server", str(uid)],
+            [*prefix, sys.executable, "-m", "evaluation.sandbox_server", str(uid), self.root_dir, str(REPO_ROOT)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
             cwd=str(REPO_ROOT), start_new_session=True,
         )
         hello = json.loads(self.proc.stdout.readline() or "{}")  # type: ignore[union-attr]
         if not hello.get("ready"):
-            raise RuntimeError("sandbox server failed to start")
+            self.close()
+            raise RuntimeError(f"sandbox server failed to start: {hello.get('error', 'no answer')}")
         self.isolation: dict[str, bool] = hello["isolation"]
 
     def run(self, job: dict) -> dict:
@@ -79,6 +110,7 @@ class _Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        Path(self.root_dir).rmdir()
 
 
 _pools_started = itertools.count()
@@ -101,15 +133,27 @@ class SandboxPool:
         if not 1 <= self.cfg.workers <= 16:
             raise ValueError(f"sandbox workers must be 1..16, got {self.cfg.workers}")
         self.uids = _allocate_uids(self.cfg.base_uid, self.cfg.workers)
-        self._servers = [_Server(uid) for uid in self.uids]
+        self._launcher = server_launcher(self.cfg)
+        self._servers = [_Server(uid, self._launcher) for uid in self.uids]
         for server in self._servers:
             self._free.put(server)
         self._threads = ThreadPoolExecutor(max_workers=self.cfg.workers)
 
     @property
     def isolation(self) -> dict[str, bool]:
-        """Which OS layers are active (net/mount namespaces, uid drop); the audit hook always is."""
+        """Which OS layers are active (namespaces, private root, seccomp, capabilities, uid drop); the
+        audit hook always is."""
         return dict(self._servers[0].isolation)
+
+    def isolation_summary(self) -> str:
+        """One line for reports, e.g. `namespaces (user, mount, pid, net, ipc) + private root + ...`."""
+        layers = self.isolation
+        spaces = [k.removesuffix("_namespace") for k, on in layers.items() if on and k.endswith("_namespace")]
+        parts = [f"namespaces ({', '.join(spaces)})"] if spaces else ["WEAK: no namespaces"]
+        names = {"private_root": "private root", "seccomp": "seccomp", "no_capabilities": "no capabilities",
+                 "uid_drop": "own uid"}
+        parts += [label for key, label in names.items() if layers.get(key)]
+        return " + ".join([*parts, "rlimits", "audit hook"])
 
     def __enter__(self) -> SandboxPool:
         return self
@@ -124,7 +168,8 @@ class SandboxPool:
 
     def _job(self, code: str) -> dict:
         cfg = asdict(self.cfg)
-        keys = ("cpu_time_s", "wall_time_s", "memory_mb", "max_output_bytes", "max_file_bytes", "max_processes")
+        keys = ("cpu_time_s", "wall_time_s", "memory_mb", "max_output_bytes", "max_file_bytes", "max_processes",
+                "tmp_mb")
         return {"code": code, **{k: cfg[k] for k in keys}}
 
     def run(self, code: str) -> SandboxResult:
@@ -141,7 +186,7 @@ class SandboxPool:
     def _replace(self, dead: _Server) -> _Server:
         with self._lock:
             dead.close()
-            fresh = _Server(dead.uid)
+            fresh = _Server(dead.uid, self._launcher)
             self._servers[self._servers.index(dead)] = fresh
             return fresh
 

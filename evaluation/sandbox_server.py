@@ -2,24 +2,27 @@
 
 Why a long-lived server that forks: starting an interpreter per program costs ~50 ms and sympy
 another second; forking a server that already imported the usual modules costs ~2 ms, so two
-servers reach hundreds of short programs per second on 2 cores. Started by `evaluation.sandbox` as
-`python -m evaluation.sandbox_server UID` with a scrubbed environment; speaks JSON lines on
-stdin/stdout. Layers, each independent of the others:
+servers reach hundreds of short programs per second on 2 cores. Started by `evaluation.sandbox`
+through `unshare` (see `evaluation.isolation`) as `python -m evaluation.sandbox_server UID ROOT
+CHECKOUT` with a scrubbed environment; speaks JSON lines on stdin/stdout. Layers, outermost first:
 
-- the server enters a new network namespace (only a down loopback) when it may (root), and a
-  private mount namespace in which directories on the interpreter's path that other users cannot
-  enter (e.g. /root) are replaced by an empty tmpfs that shows only the interpreter;
-- each program runs in a forked child in its own session/process group, cwd a fresh private temp
-  dir, with RLIMIT_CPU/AS/FSIZE/NOFILE/NPROC/CORE, an empty environment, and (when root) the uid
-  of this server's sandbox user, so it can signal no other process and NPROC counts only its own;
+- namespaces: the server is pid 1 of its own pid namespace, with its own mount, network (a down
+  loopback only), IPC and UTS namespaces, inside a user namespace when not started as root;
+- a private root (`isolation.build_private_root`): only /usr and the Python runtime, read-only;
+  a /proc of the namespace; /tmp and /dev/shm size-limited tmpfs, renewed for every program;
+- each program runs in a forked child in its own session, cwd /tmp, with RLIMIT_CPU/AS/FSIZE/
+  NOFILE/NPROC/CORE, an empty environment, a fresh `__main__`, no capabilities (and, when the server
+  is real root, its own uid), no_new_privs and a seccomp filter (`evaluation.seccomp`);
 - an audit hook in the child refuses sockets, new processes, signals, ctypes, rlimit changes and
-  writes outside its directory;
-- the server enforces wall time and output size and, after each program, kills every process of
-  the sandbox uid (fork-bomb leftovers) and reaps them (it is the children's subreaper).
+  writes outside /tmp: defence in depth only, since Python code can switch it off;
+- the server enforces wall time and output size and, after each program, kills every other
+  process of its pid namespace (kill(-1) from pid 1) and reaps them.
+Without namespaces (only when the config allows the weaker mode) the last three layers remain.
 """
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import json
 import os
@@ -30,7 +33,12 @@ import signal
 import sys
 import tempfile
 import time
+import types
+from dataclasses import dataclass
 from pathlib import Path
+
+from evaluation.isolation import build_private_root, drop_privileges, fresh_scratch
+from evaluation.seccomp import install_filter, machine_arch
 
 PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "statistics",
            "random", "re", "string", "heapq", "bisect", "operator", "json", "datetime", "typing", "traceback",
@@ -38,73 +46,48 @@ PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functools", "c
 for _name in PRELOAD:
     __import__(_name)
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_CHILD_SUBREAPER = 36
-MNT_DETACH = 2
+PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 _libc = ctypes.CDLL(None, use_errno=True)
 
-BLOCKED_EVENTS = {
+BLOCKED_EVENTS = frozenset({
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto",
     "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "subprocess.Popen",
     "os.kill", "os.killpg", "signal.pthread_kill", "ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function",
     "resource.setrlimit", "resource.prlimit", "os.setuid", "os.chroot", "sys.remote_exec",
-}
-PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod",
-               "os.chown", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile"}
+})
+PATH_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod",
+                         "os.chown", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile"})
 # Primitives under the audited APIs (`_posixsubprocess.fork_exec` raises no audit event): not importable.
-BLOCKED_IMPORTS = {"_posixsubprocess", "_ctypes", "ctypes", "_socket", "socket", "subprocess", "multiprocessing",
-                   "_multiprocessing", "pty"}
+BLOCKED_IMPORTS = frozenset({"_posixsubprocess", "_ctypes", "ctypes", "_socket", "socket", "subprocess",
+                             "multiprocessing", "_multiprocessing", "pty"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    def enc(text: str | None) -> bytes | None:
-        return None if text is None else text.encode()
+@dataclass(frozen=True)
+class Context:
+    """How this server isolates: `namespaced` (pid 1 of its namespaces, private root), `uid` (the
+    programs' uid when the server is real root, else None), `seccomp_arch` (None: no filter)."""
 
-    if _libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}")
-
-
-def _hide_closed_ancestors() -> None:
-    """Make the interpreter reachable for another uid: every closed directory on its path (e.g.
-    /root, mode 700) becomes, in this mount namespace only, a tmpfs holding just that path."""
-    needed = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, *sys.path) if p and Path(p).exists()}
-    closed: dict[Path, set[str]] = {}
-    for path in needed:
-        for ancestor in reversed(path.parents):
-            if ancestor != path and not ancestor.stat().st_mode & 0o001:
-                closed.setdefault(ancestor, set()).add(path.relative_to(ancestor).parts[0])
-                break
-    for ancestor, children in closed.items():
-        holders = {}
-        for child in children:
-            holders[child] = tempfile.mkdtemp(prefix="mf-bind-")
-            _mount(str(ancestor / child), holders[child], None, MS_BIND | MS_REC, None)
-        _mount("tmpfs", str(ancestor), "tmpfs", 0, "mode=755")
-        for child, holder in holders.items():
-            (ancestor / child).mkdir()
-            _mount(holder, str(ancestor / child), None, MS_BIND | MS_REC, None)
-            _libc.umount2(holder.encode(), MNT_DETACH)  # the holder was only a stepping stone
-            os.rmdir(holder)
+    namespaced: bool
+    uid: int | None
+    seccomp_arch: str | None
 
 
-def setup_isolation() -> dict[str, bool]:
-    """Once per server: namespaces and subreaper. Returns which layers are active."""
-    active = {"net_namespace": False, "mount_namespace": False, "uid_drop": False}
-    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    if os.geteuid() != 0:
-        return active
-    active["net_namespace"] = _libc.unshare(CLONE_NEWNET) == 0
-    if _libc.unshare(CLONE_NEWNS) == 0:
-        try:
-            _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-            _hide_closed_ancestors()
-            active["mount_namespace"] = True
-        except OSError:
-            pass
-    active["uid_drop"] = True
-    return active
+def setup_isolation(uid: int, new_root: str, checkout: str) -> tuple[Context, dict[str, bool]]:
+    """Once per server; returns the context and which layers are active (for every report)."""
+    namespaced = os.getpid() == 1  # started by `unshare --pid --fork`
+    user_namespace = Path("/proc/self/uid_map").read_text().split()[2] != "4294967295"  # not the whole range
+    if namespaced:
+        build_private_root(Path(new_root), Path(checkout))
+    else:
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # programs of the same uid may not ptrace or read our memory
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores default-action signals from its namespace
+    ctx = Context(namespaced, uid if os.geteuid() == 0 and not user_namespace else None, machine_arch())
+    active = {"user_namespace": user_namespace, **dict.fromkeys(
+        ("mount_namespace", "pid_namespace", "net_namespace", "ipc_namespace", "private_root"), namespaced),
+        "seccomp": ctx.seccomp_arch is not None, "no_capabilities": True, "uid_drop": ctx.uid is not None}
+    return ctx, active
 
 
 def _audit_hook(workdir: str):
@@ -145,7 +128,7 @@ def _vm_size() -> int:
     return 0
 
 
-def _run_child(job: dict, workdir: str, uid: int | None, out_fd: int) -> None:
+def _run_child(job: dict, workdir: str, ctx: Context, out_fd: int) -> None:
     """In the forked child: confine, then exec the program in this interpreter. Never returns."""
     try:
         os.setsid()
@@ -161,16 +144,18 @@ def _run_child(job: dict, workdir: str, uid: int | None, out_fd: int) -> None:
         _limit(resource.RLIMIT_FSIZE, job["max_file_bytes"])
         _limit(resource.RLIMIT_NOFILE, 64)
         _limit(resource.RLIMIT_NPROC, job["max_processes"])
-        if uid is not None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+        drop_privileges(ctx.uid)
+        if ctx.seccomp_arch is not None:
+            install_filter(ctx.seccomp_arch)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"})
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.argv = ["main.py"]
+        main_module = types.ModuleType("__main__")  # `import __main__` must not reach this server
+        main_module.__builtins__ = builtins  # type: ignore[attr-defined]
+        sys.modules["__main__"] = main_module
         for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED_IMPORTS]:
             del sys.modules[name]  # so that importing them goes through the (blocking) import hook
         sys.addaudithook(_audit_hook(os.path.realpath(workdir)))
@@ -180,7 +165,7 @@ def _run_child(job: dict, workdir: str, uid: int | None, out_fd: int) -> None:
         os._exit(120)
     status = 0
     try:
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        exec(code, main_module.__dict__)
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException as exc:  # noqa: BLE001 - the program's own error, reported as its stderr
@@ -196,115 +181,83 @@ def _run_child(job: dict, workdir: str, uid: int | None, out_fd: int) -> None:
         os._exit(status)
 
 
-def _kill_uid(uid: int) -> None:
-    """Kill every process of `uid` (kill(-1) from a child that has become that uid), then reap."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-class UidKiller:
-    """A resident helper running as the sandbox uid that, on request, kills every other process of
-    that uid (Linux's kill(-1) spares the caller). Saves a fork of this large server per program;
-    if a program managed to kill the helper, the one-shot `_kill_uid` is used and the helper restarted."""
-
-    def __init__(self, uid: int):
-        self.uid = uid
-        self._start()
-
-    def _start(self) -> None:
-        req_r, self.req_w = os.pipe()
-        self.ack_r, ack_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.close(self.req_w)
-            os.close(self.ack_r)
-            try:
-                os.setgid(self.uid)
-                os.setuid(self.uid)
-                while os.read(req_r, 1):
-                    try:
-                        os.kill(-1, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    os.write(ack_w, b"k")
-            finally:
-                os._exit(0)
-        os.close(req_r)
-        os.close(ack_w)
-
-    def kill_all(self) -> None:
-        try:
-            os.write(self.req_w, b"k")
-            ok = os.read(self.ack_r, 1) == b"k"
-        except OSError:
-            ok = False
-        if not ok:
-            os.close(self.req_w)
-            os.close(self.ack_r)
-            _kill_uid(self.uid)
-            os.waitpid(self.pid, 0)
-            self._start()
-
-
-def _reap_all() -> None:
+def _reap(block: bool) -> None:
+    """Wait for every child (blocking: after kill(-1) all of them are dying) or only the finished ones."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
 
 
-def run_job(job: dict, uid: int | None, killer: UidKiller | None = None) -> dict:
+def _end_all(pid: int, ctx: Context) -> None:
+    """Kill what the program left behind: as pid 1, every process of the namespace (kill(-1) spares
+    only the caller); without namespaces, its process group (a setsid'd grandchild may escape)."""
+    if ctx.namespaced:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(block=True)
+    else:
+        _killpg(pid)
+        _reap(block=False)
+
+
+def run_job(job: dict, ctx: Context) -> dict:
     """Run one program; the result says how it ended. Output beyond the limit is cut and kills it."""
-    workdir = tempfile.mkdtemp(prefix="mf-sandbox-")
-    if uid is not None:
-        os.chown(workdir, uid, uid)
+    if ctx.namespaced:
+        fresh_scratch(job["tmp_mb"], ctx.uid)
+        workdir = "/tmp"
+    else:
+        workdir = tempfile.mkdtemp(prefix="mf-sandbox-")
+        if ctx.uid is not None:
+            os.chown(workdir, ctx.uid, ctx.uid)
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _run_child(job, workdir, uid, write_fd)
+        _run_child(job, workdir, ctx, write_fd)
     os.close(write_fd)
-    chunks, size, reason = [], 0, None
-    deadline = start + job["wall_time_s"]
+    output, reason = _collect(read_fd, os.pidfd_open(pid), start + job["wall_time_s"], job["max_output_bytes"])
+    if reason is not None:
+        _killpg(pid)
+    _, wait_status = os.waitpid(pid, 0)
+    _end_all(pid, ctx)
+    if not ctx.namespaced:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _result(wait_status, reason, output, time.monotonic() - start)
+
+
+def _collect(read_fd: int, pid_fd: int, deadline: float, limit: int) -> tuple[str, str | None]:
+    """Read the program's output until it exits (what its leftover children still write is not
+    waited for), the deadline passes ("timeout") or the output passes `limit` ("output_limit")."""
+    chunks, size, reason, exited = [], 0, None, False
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        wait = 0.0 if exited else deadline - time.monotonic()
+        if wait < 0:
             reason = "timeout"
             break
-        ready, _, _ = select.select([read_fd], [], [], remaining)
-        if not ready:
+        ready, _, _ = select.select([read_fd] if exited else [read_fd, pid_fd], [], [], wait)
+        if not ready and exited:
+            break
+        if read_fd not in ready:
+            exited = exited or pid_fd in ready  # then drain what is already in the pipe and stop
             continue
         data = os.read(read_fd, 65536)
         if not data:
             break
         chunks.append(data)
         size += len(data)
-        if size > job["max_output_bytes"]:
+        if size > limit:
             reason = "output_limit"
             break
-    if reason is not None:
-        _killpg(pid)
-    _, wait_status = os.waitpid(pid, 0)
     os.close(read_fd)
-    if killer is not None:
-        killer.kill_all()
-    elif uid is not None:
-        _kill_uid(uid)
-    _reap_all()
-    shutil.rmtree(workdir, ignore_errors=True)
-    output = b"".join(chunks)[: job["max_output_bytes"]].decode("utf-8", errors="replace")
-    return _result(wait_status, reason, output, time.monotonic() - start)
+    os.close(pid_fd)
+    return b"".join(chunks)[:limit].decode("utf-8", errors="replace"), reason
 
 
 def _killpg(pid: int) -> None:
@@ -325,18 +278,19 @@ def _result(wait_status: int, reason: str | None, output: str, wall_s: float) ->
 
 
 def main() -> int:
-    uid = int(sys.argv[1]) if len(sys.argv) > 1 else 60000
-    active = setup_isolation()
+    uid, new_root, checkout = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     protocol_in = os.fdopen(os.dup(0), encoding="utf-8")
-    killer = UidKiller(uid) if active["uid_drop"] else None
+    try:
+        ctx, active = setup_isolation(uid, new_root, checkout)
+    except OSError as exc:
+        print(json.dumps({"ready": False, "error": f"isolation setup failed: {exc}"}), file=protocol_out, flush=True)
+        return 1
     print(json.dumps({"ready": True, "isolation": active}), file=protocol_out, flush=True)
     for line in protocol_in:
         if not line.strip():
             continue
-        job = json.loads(line)
-        result = run_job(job, uid if active["uid_drop"] else None, killer)
-        print(json.dumps(result), file=protocol_out, flush=True)
+        print(json.dumps(run_job(json.loads(line), ctx)), file=protocol_out, flush=True)
     return 0
 
 

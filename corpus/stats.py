@@ -49,7 +49,7 @@ QUERIES = {
         FROM rounds ORDER BY round""",
     "prefixes": """
         SELECT prefix, depth, pages, selected, round(fraction, 3) AS fraction
-        FROM path_prefixes WHERE round = $round AND domain = $domain
+        FROM path_prefixes WHERE round = $round AND domain = $domain AND pages > 1
         ORDER BY fraction DESC, pages DESC, prefix LIMIT $top""",
 }
 
@@ -61,7 +61,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
 
 
-def _parquet_list(files: list[str]) -> str:
+def parquet_list(files: list[str]) -> str:
     return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
 
 
@@ -94,13 +94,28 @@ def build_stats(run_dir: str | Path, thresholds: dict[int, float], math_domain_t
     return db_path
 
 
+def refresh_seed(db_path: str | Path, run_dir: str | Path) -> None:
+    """Reload seed_pages and rounds after a round's annotation wrote its seed_added.parquet (one transaction)."""
+    seed_files = sorted(glob.glob(str(Path(run_dir) / "rounds" / "*" / "seed_added.parquet")))
+    con = connect(db_path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DROP TABLE seed_pages")
+        con.execute("DROP TABLE rounds")
+        _build_seed(con, seed_files)
+        _build_rounds(con)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
 def _build_pages(con: duckdb.DuckDBPyConnection, score_files: list[str]) -> None:
     con.execute(f"""
         CREATE TABLE pages AS
         SELECT s.id, s.url, s.host, s.domain, s.path,
                coalesce(nullif(regexp_extract(s.path, '^/[^/]+/'), ''), '/') AS path_prefix,
                s.round, s.score, s.score >= t.threshold AS selected, s.tokens
-        FROM read_parquet({_parquet_list(score_files)}) s JOIN round_thresholds t USING (round)""")
+        FROM read_parquet({parquet_list(score_files)}) s JOIN round_thresholds t USING (round)""")
 
 
 def _build_domains(con: duckdb.DuckDBPyConnection, math_domain_threshold: float) -> None:
@@ -133,7 +148,8 @@ def _build_prefixes(con: duckdb.DuckDBPyConnection) -> None:
 
 def _build_seed(con: duckdb.DuckDBPyConnection, seed_files: list[str]) -> None:
     if seed_files:
-        con.execute(f"CREATE TABLE seed_pages AS SELECT * FROM read_parquet({_parquet_list(seed_files)})")
+        con.execute(f"CREATE TABLE seed_pages AS SELECT * FROM read_parquet({parquet_list(seed_files)}) "
+                    "WHERE round IN (SELECT round FROM round_thresholds)")  # not a later round's, on a rebuild
     else:
         con.execute("CREATE TABLE seed_pages (id VARCHAR, url VARCHAR, domain VARCHAR, pattern VARCHAR, "
                     "reason VARCHAR, round INTEGER)")
@@ -184,3 +200,39 @@ def export_round_tables(db_path: str | Path, round_no: int, out_dir: str | Path)
                             f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)", {"round": round_no})
     finally:
         con.close()
+
+
+def open_run_stats(run_dir: str | Path, round_no: int = 0) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """A read-only connection to RUN_DIR/stats.duckdb and the round asked for (0: the last one)."""
+    db = Path(run_dir) / "stats.duckdb"
+    if not db.is_file():
+        raise ConfigError(f"{db}: no statistics here (they are written by `mathforge corpus recall`)")
+    con = connect(db, read_only=True)
+    rounds = [r[0] for r in con.execute("SELECT round FROM rounds ORDER BY round").fetchall()]
+    if round_no == 0 and rounds:
+        round_no = rounds[-1]
+    if round_no not in rounds:
+        raise ConfigError(f"{db}: no round {round_no} (rounds: {', '.join(map(str, rounds)) or 'none'})")
+    return con, round_no
+
+
+def format_table(cols: list[str], rows: list[tuple]) -> str:
+    cells = [[str(c) for c in cols]] + [["–" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+                     for row in cells)
+
+
+def print_domains(con: duckdb.DuckDBPyConnection, round_no: int, domain: str = "", top: int = 20) -> None:
+    """`mathforge corpus domains`: per-round growth, the round's top math domains, a domain's path prefixes."""
+    print("per-round growth\n" + format_table(*query(con, "growth")))
+    print(f"\nmath domains in round {round_no} (top {top} by selected pages)\n"
+          + format_table(*query(con, "math_domains", round=round_no, top=top)))
+    if domain:
+        known = con.execute("SELECT count(*) FROM domains WHERE round = $r AND domain = $d",
+                            {"r": round_no, "d": domain}).fetchall()[0][0]
+        if not known:
+            raise ConfigError(f"--domain {domain!r}: unknown domain: no page of it in round {round_no} "
+                              "(domains are registered domains, as listed above)")
+        print(f"\npath prefixes of {domain} in round {round_no}, by selected fraction\n"
+              + format_table(*query(con, "prefixes", round=round_no, domain=domain, top=top)))

@@ -28,6 +28,7 @@ The data position is the step: `stage.batches(k)` must return step k's micro-bat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -106,8 +107,12 @@ def use_bf16(precision: str) -> bool:
     return precision == "bf16" or (precision == "auto" and torch.cuda.is_available())
 
 
-def run(cfg: StageConfig, make_stage: Callable[[Run], Stage]) -> dict:
-    """Run (or resume) a stage under torchrun or as one process. Returns a summary on every rank."""
+def run(cfg: StageConfig, make_stage: Callable[[Run], Stage],
+        adapt_model: Callable[[torch.nn.Module], None] | None = None) -> dict:
+    """Run (or resume) a stage under torchrun or as one process. Returns a summary on every rank.
+
+    `adapt_model` (reward models: swap the LM head for a scalar head) changes this rank's freshly built
+    model after a fresh run's initial weights, before the resume and DDP."""
     train = cfg.train
     if train.init_from_hf is not None and train.init_from_checkpoint is not None:
         raise ConfigError("set at most one of train.init_from_hf and train.init_from_checkpoint")
@@ -126,6 +131,8 @@ def run(cfg: StageConfig, make_stage: Callable[[Run], Stage]) -> dict:
         folder = checkpoint.latest(train.run_dir)
         if folder is None:
             _initialise(cfg, model)
+        if adapt_model is not None:
+            adapt_model(model)
         model = wrap_model(model, cfg.optimizer)
         optimizer = build_optimizer(model, cfg.optimizer)
         stage = make_stage(Run(cfg, model, optimizer, bf16))
@@ -211,7 +218,7 @@ def _initialise(cfg: StageConfig, model) -> None:
     source = cfg.train.init_from_hf
     if source is not None:
         hf_cfg, hf = hf_checkpoint.load_hf(source, seq_length=cfg.model.seq_length)
-        if hf_cfg != cfg.model:
+        if dataclasses.replace(hf_cfg, vocab_multiple=cfg.model.vocab_multiple) != cfg.model:
             raise ConfigError(f"train.init_from_hf {source}: config.json gives {hf_cfg}, the [model] table {cfg.model}")
         hf_checkpoint.load_into_model(model, hf_checkpoint.hf_to_megatron(hf, cfg.model), cfg.model)
         log.info("initialised from %s", source)

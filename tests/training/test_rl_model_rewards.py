@@ -1,0 +1,97 @@
+"""Reward-model reward sources: step ends found on response token ids, outcome and process rewards read
+from a real transformers reward model, and the weighted combination with the rule-based grader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evaluation.benchmarks import BenchmarkItem
+from training.rl.model_rewards import (
+    CombinedReward,
+    RewardModelSource,
+    RewardModelSourceConfig,
+    RewardScorer,
+    Weighted,
+    response_step_ends,
+    token_bytes,
+)
+from training.rl.rewards import Reward, Rollout, RuleBasedReward
+from training.tokenizer import train_bpe
+
+TEXTS = ["User: What is 3 * 4 + 2?\n\nAssistant: 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}.",
+         "计算 5 + 6 的值。\n5 + 6 = 11\n所以答案是 \\boxed{11}。"] * 20
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return train_bpe(TEXTS, 300, tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def reward_model_dir(tokenizer, tmp_path_factory):
+    """A random tiny LlamaForSequenceClassification (num_labels 1), the format `train rm` exports."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tokenizer.eos_id)
+    folder = tmp_path_factory.mktemp("rm")
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+def _rollout(tokenizer, response: str, gold: str = "14", eos: bool = True) -> Rollout:
+    ids = tokenizer.encode(response) + ([tokenizer.eos_id] if eos else [])
+    return Rollout(item=BenchmarkItem("synthetic", "q", "What is 3 * 4 + 2?", gold), group=0, prompt="User: q",
+                   response=response, prompt_ids=tuple(tokenizer.encode("User: q\n\nAssistant:")), response_ids=tuple(ids))
+
+
+@pytest.mark.parametrize("text", [" 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}.",
+                                  "\n\n 5 + 6 = 11\n\n所以答案是 \\boxed{11}。\n", "no delimiter at all"])
+def test_step_ends_are_the_last_token_of_each_step(tokenizer, text):
+    ids = tokenizer.encode(text) + [tokenizer.eos_id]
+    ends = response_step_ends(tokenizer, ids, "\n")
+    steps = [s for s in text.split("\n") if s.strip()]
+    assert len(ends) == len(steps)
+    pieces = token_bytes(tokenizer, ids)
+    assert b"".join(pieces).decode() == text
+    for end, step in zip(ends, steps, strict=True):  # the text up to and including token `end` ends the step
+        assert b"".join(pieces[: end + 1]).decode().rstrip("\n").endswith(step.rstrip("\n"))
+        assert not b"".join(pieces[:end]).decode().endswith(step)
+
+
+def test_outcome_and_process_rewards_read_the_reward_model(tokenizer, reward_model_dir):
+    scorer = RewardScorer(reward_model_dir)
+    rollouts = [_rollout(tokenizer, " 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}."),
+                _rollout(tokenizer, " 3 * 4 = 12\n12 + 2 = 15", eos=False)]
+    outcome = RewardModelSource(RewardModelSourceConfig(kind="outcome", transform="logit"), tokenizer, scorer)
+    process = RewardModelSource(RewardModelSourceConfig(kind="process"), tokenizer, scorer)
+    for rollout, out, proc in zip(rollouts, outcome.score(rollouts), process.score(rollouts), strict=True):
+        full = scorer.position_scores([rollout.prompt_ids + rollout.response_ids])[0]
+        ends = response_step_ends(tokenizer, rollout.response_ids, "\n")
+        offset = len(rollout.prompt_ids)
+        assert out.value == pytest.approx(full[offset + ends[-1]].item(), abs=1e-5)
+        assert [e for e, _ in proc.steps] == ends
+        assert [v for _, v in proc.steps] == pytest.approx(torch.sigmoid(full[[offset + e for e in ends]]).tolist(), abs=1e-5)
+    assert len(process.score(rollouts)[0].steps) == 3
+
+
+def test_combined_reward_adds_outcome_to_the_last_step(tokenizer, reward_model_dir):
+    rollouts = [_rollout(tokenizer, " 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}."),
+                _rollout(tokenizer, " 3 * 4 = 12\nThe answer is \\boxed{15}.")]
+    scorer = RewardScorer(reward_model_dir)
+    process = RewardModelSource(RewardModelSourceConfig(kind="process"), tokenizer, scorer)
+    rule = RuleBasedReward()
+    try:
+        combined = CombinedReward([Weighted(rule, 2.0), Weighted(process, 0.5)]).score(rollouts)
+        steps = process.score(rollouts)
+        for reward, alone, outcome in zip(combined, steps, [2.0, 0.0], strict=True):
+            expected = [0.5 * v for _, v in alone.steps]
+            expected[-1] += outcome
+            assert [e for e, _ in reward.steps] == [e for e, _ in alone.steps]
+            assert [v for _, v in reward.steps] == pytest.approx(expected)
+        only_outcome = CombinedReward([Weighted(rule, 1.0), Weighted(rule, 0.5)]).score(rollouts)
+        assert only_outcome == [Reward(value=1.5), Reward(value=0.0)]
+    finally:
+        rule.close()

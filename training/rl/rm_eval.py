@@ -1,0 +1,52 @@
+"""How good is a reward model: outcome AUC and process first-wrong-step location (pure functions).
+
+- AUC: the probability that a random correct solution scores above a random wrong one, ties counting
+  one half (the Mann-Whitney U statistic / (#correct · #wrong)); 0.5 is chance.
+- First wrong step: the PRM's guess is the first step whose probability σ(s_k) falls below
+  `threshold`; a wrong solution counts as located when the guess is its labelled first wrong step.
+  Chance: guessing one of its n steps uniformly, 1/n averaged over the wrong solutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve by ranks (average ranks for ties): (R₊ − n₊(n₊+1)/2) / (n₊ n₋)."""
+    values = torch.tensor(list(scores), dtype=torch.float64)
+    labels = torch.tensor(list(positive), dtype=torch.bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUC needs both correct and wrong solutions")
+    order = torch.argsort(values)
+    sorted_values = values[order]
+    ranks = torch.empty_like(values)
+    i = 0
+    while i < len(values):  # average rank over each run of equal scores
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def predicted_first_wrong(step_scores: Sequence[float], threshold: float = 0.5) -> int | None:
+    """Index of the first step whose σ(score) < threshold (None: the PRM finds every step right)."""
+    for k, score in enumerate(step_scores):
+        if torch.sigmoid(torch.tensor(float(score))) < threshold:
+            return k
+    return None
+
+
+def first_wrong_step_location(step_scores: Sequence[Sequence[float]], first_wrong: Sequence[int],
+                              threshold: float = 0.5) -> dict[str, float]:
+    """Over wrong solutions: the share whose first wrong step the PRM names exactly, and chance (1/n)."""
+    if not first_wrong:
+        raise ValueError("no wrong solution to locate")
+    hits = sum(predicted_first_wrong(s, threshold) == t for s, t in zip(step_scores, first_wrong, strict=True))
+    chance = sum(1 / len(s) for s in step_scores) / len(step_scores)
+    return {"located": hits / len(first_wrong), "chance": chance, "solutions": float(len(first_wrong))}

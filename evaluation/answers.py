@@ -14,6 +14,7 @@ import re
 from evaluation.normalize import FULL_WIDTH
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE = re.compile(r"[{}]")
 _ANSWER_IS = re.compile(
     r"(?:the\s+(?:final\s+)?answer\s+is|final\s+answer\s*:|answer\s*:|答案(?:是|为|：|:)|所以答案是)\s*[:：]?\s*(.+)",
     re.IGNORECASE,
@@ -24,19 +25,25 @@ _TRAILING = " \t\n.。,，;；:：!！$"
 
 
 def find_boxed(text: str) -> list[str]:
-    """Contents of every `\\boxed{...}` / `\\fbox{...}` in `text`, braces balanced, in order."""
-    found = []
-    for match in _BOXED.finditer(text):
-        depth, start = 1, match.end()
-        for pos in range(start, len(text)):
-            if text[pos] == "{":
-                depth += 1
-            elif text[pos] == "}":
-                depth -= 1
-                if depth == 0:
-                    found.append(text[start:pos].strip())
-                    break
-    return found
+    """Contents of every `\\boxed{...}` / `\\fbox{...}` in `text`, braces balanced, in order.
+
+    One pass with a stack of open braces (linear: a hostile text of a million unclosed boxes must
+    not cost a scan to the end per box); unclosed boxes are left out.
+    """
+    box_braces = {m.end() - 1 for m in _BOXED.finditer(text)}
+    if not box_braces:
+        return []
+    found: list[tuple[int, str]] = []
+    stack: list[int] = []
+    for brace in _BRACE.finditer(text, min(box_braces)):
+        pos = brace.start()
+        if brace.group() == "{":
+            stack.append(pos)
+        elif stack:
+            opened = stack.pop()
+            if opened in box_braces:
+                found.append((opened, text[opened + 1 : pos].strip()))
+    return [content for _, content in sorted(found)]
 
 
 def last_boxed(text: str) -> str | None:

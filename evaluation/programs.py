@@ -68,7 +68,10 @@ def _to_sympy(node: ast.AST):  # noqa: ANN202 - returns a sympy Basic
 
 def python_output_to_latex(output: str) -> str | None:
     """The last printed line as LaTeX: `3*sqrt(2)` -> `3 \\sqrt{2}`, `[-2, 1]` -> `-2, 1`; None if empty.
-    Lines that are not a math expression (words, units) are returned as they are."""
+    Lines that are not a math expression (words, units) are returned as they are.
+
+    Runs sympy in this process with no time limit: for model output use `SandboxPool.to_latex`,
+    which runs it confined and killable (`run_pot` does)."""
     lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
     if not lines:
         return None
@@ -96,8 +99,12 @@ def run_pot(completions: Sequence[str], pool: SandboxPool, prompt_ends_in_code: 
     runnable = [i for i, p in enumerate(programs) if p]
     results = pool.run_many([programs[i] for i in runnable])  # type: ignore[misc]
     out: list[tuple[str | None, SandboxResult | None]] = [(None, None)] * len(completions)
+    finished = [(index, result) for index, result in zip(runnable, results, strict=True) if result.ok]
+    latex = pool.to_latex_many([result.output for _, result in finished])
     for index, result in zip(runnable, results, strict=True):
-        out[index] = (python_output_to_latex(result.output) if result.ok else None, result)
+        out[index] = (None, result)
+    for (index, result), answer in zip(finished, latex, strict=True):
+        out[index] = (answer, result)
     return out
 
 

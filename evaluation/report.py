@@ -62,6 +62,13 @@ def write_report(results: dict, run_dir: Path) -> dict[str, Path]:
     files = {"json": run_dir / "results.json", "markdown": run_dir / "report.md"}
     atomic_write_text(files["json"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     header = f"# Evaluation of `{results['model']}`\n\nSkipped records: {len(results.get('skipped', []))}\n\n"
+    counts = results.get("grading_counts", {})
+    header += (f"Grading: {counts.get('symbolic', 0)} pairs to math-verify, {counts.get('timeout', 0)} timed out, "
+               f"{counts.get('killed', 0)} in a killed worker, {counts.get('too_long', 0)} too long "
+               "(all of these graded wrong)\n\n")
+    if results.get("sandbox_isolation_summary"):
+        header += (f"Sandbox: {results['sandbox_isolation_summary']}; failed output conversions: "
+                   f"{results.get('latex_failures') or 'none'}\n\n")
     atomic_write_text(files["markdown"], header + markdown_table(results))
     if plot_pass_maj(results, run_dir / "pass_maj.png"):
         files["plot"] = run_dir / "pass_maj.png"

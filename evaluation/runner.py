@@ -136,7 +136,8 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> dict:
                      "skipped": skipped, "sandbox_isolation": pool.isolation if pool else None}
     try:
         with Grader(cfg.grading) as grader, atomic_path(run_dir / "samples.jsonl") as samples_path:
-            with samples_path.open("w", encoding="utf-8") as samples:
+            # backslashreplace: a lone surrogate in model text is written as its JSON escape, not a crash
+            with samples_path.open("w", encoding="utf-8", errors="backslashreplace") as samples:
                 for name, items in items_by_benchmark.items():
                     for style in cfg.prompt.styles:
                         log.info("evaluating %s (%d items) in %s style", name, len(items), style)
@@ -153,6 +154,10 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> dict:
                             samples.write(json.dumps({"benchmark": name, "style": style, "item_id": item.item_id,
                                                       "gold": item.answer, "completions": cs, "answers": ans,
                                                       "correct": ok}, ensure_ascii=False) + "\n")
+            results["grading_counts"] = dict(grader.counts)  # timeouts and kills were graded wrong
+            if pool is not None:
+                results["sandbox_isolation_summary"] = pool.isolation_summary()
+                results["latex_failures"] = dict(pool.counts)
     finally:
         if pool is not None:
             pool.close()

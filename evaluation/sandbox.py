@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -138,6 +139,7 @@ class SandboxPool:
         for server in self._servers:
             self._free.put(server)
         self._threads = ThreadPoolExecutor(max_workers=self.cfg.workers)
+        self.counts: Counter[str] = Counter()  # output conversions that failed, by reason (latex_timeout, ...)
 
     @property
     def isolation(self) -> dict[str, bool]:
@@ -192,6 +194,28 @@ class SandboxPool:
 
     def run_many(self, codes: Sequence[str]) -> list[SandboxResult]:
         return list(self._threads.map(self.run, codes))
+
+    def to_latex(self, output: str) -> str | None:
+        """`programs.python_output_to_latex(output)` computed in a confined child of a server, under the
+        program limits: sympy on hostile text (`root(2, 10**10**10)`) costs at most the wall time.
+        None when the output is empty or the conversion failed (counted in `self.counts`)."""
+        job = {**self._job(""), "kind": "latex", "text": output, "max_output_bytes": 4 * len(output) + 65536}
+        server = self._free.get()
+        try:
+            raw = server.run(job)
+        except (RuntimeError, OSError, ValueError, BrokenPipeError):
+            server = self._replace(server)
+            raw = {"ok": False, "reason": "sandbox"}
+        finally:
+            self._free.put(server)
+        if not raw["ok"]:
+            with self._lock:
+                self.counts[f"latex_{raw['reason']}"] += 1
+            return None
+        return json.loads(raw["output"])
+
+    def to_latex_many(self, outputs: Sequence[str]) -> list[str | None]:
+        return list(self._threads.map(self.to_latex, outputs))
 
 
 def run_program(code: str, cfg: SandboxConfig | None = None) -> SandboxResult:

@@ -15,6 +15,7 @@ CHECKOUT` with a scrubbed environment; speaks JSON lines on stdin/stdout. Layers
   is real root, its own uid), no_new_privs and a seccomp filter (`evaluation.seccomp`);
 - an audit hook in the child refuses sockets, new processes, signals, ctypes, rlimit changes and
   writes outside /tmp: defence in depth only, since Python code can switch it off;
+- program output is turned into LaTeX (sympy on hostile text) the same way, in a confined child;
 - the server enforces wall time and output size and, after each program, kills every other
   process of its pid namespace (kill(-1) from pid 1) and reaps them.
 Without namespaces (only when the config allows the weaker mode) the last three layers remain.
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.isolation import build_private_root, drop_privileges, fresh_scratch
+from evaluation.programs import python_output_to_latex
 from evaluation.seccomp import install_filter, machine_arch
 
 PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "statistics",
@@ -128,25 +130,39 @@ def _vm_size() -> int:
     return 0
 
 
+def _confine(job: dict, workdir: str, ctx: Context, out_fd: int) -> None:
+    """In a forked child: own session, output to the pipe, limits, no privileges, seccomp."""
+    os.setsid()
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.closerange(3, 1024)
+    os.chdir(workdir)
+    _limit(resource.RLIMIT_CORE, 0)
+    resource.setrlimit(resource.RLIMIT_CPU, (job["cpu_time_s"], job["cpu_time_s"] + 1))
+    _limit(resource.RLIMIT_AS, _vm_size() + job["memory_mb"] * 2**20)
+    _limit(resource.RLIMIT_FSIZE, job["max_file_bytes"])
+    _limit(resource.RLIMIT_NOFILE, 64)
+    _limit(resource.RLIMIT_NPROC, job["max_processes"])
+    drop_privileges(ctx.uid)
+    if ctx.seccomp_arch is not None:
+        install_filter(ctx.seccomp_arch)
+
+
+def _convert_child(job: dict, workdir: str, ctx: Context, out_fd: int) -> None:
+    """In the forked child: a program's printed output to LaTeX (sympy on hostile text), as JSON."""
+    try:
+        _confine(job, workdir, ctx, out_fd)
+        os.write(1, json.dumps(python_output_to_latex(job["text"])).encode())
+    finally:
+        os._exit(0)
+
+
 def _run_child(job: dict, workdir: str, ctx: Context, out_fd: int) -> None:
     """In the forked child: confine, then exec the program in this interpreter. Never returns."""
     try:
-        os.setsid()
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.closerange(3, 1024)
-        os.chdir(workdir)
-        _limit(resource.RLIMIT_CORE, 0)
-        resource.setrlimit(resource.RLIMIT_CPU, (job["cpu_time_s"], job["cpu_time_s"] + 1))
-        _limit(resource.RLIMIT_AS, _vm_size() + job["memory_mb"] * 2**20)
-        _limit(resource.RLIMIT_FSIZE, job["max_file_bytes"])
-        _limit(resource.RLIMIT_NOFILE, 64)
-        _limit(resource.RLIMIT_NPROC, job["max_processes"])
-        drop_privileges(ctx.uid)
-        if ctx.seccomp_arch is not None:
-            install_filter(ctx.seccomp_arch)
+        _confine(job, workdir, ctx, out_fd)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"})
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
@@ -207,7 +223,8 @@ def _end_all(pid: int, ctx: Context) -> None:
 
 
 def run_job(job: dict, ctx: Context) -> dict:
-    """Run one program; the result says how it ended. Output beyond the limit is cut and kills it."""
+    """Run one program (or, for kind "latex", one output conversion); the result says how it ended.
+    Output beyond the limit is cut and kills it."""
     if ctx.namespaced:
         fresh_scratch(job["tmp_mb"], ctx.uid)
         workdir = "/tmp"
@@ -220,7 +237,7 @@ def run_job(job: dict, ctx: Context) -> dict:
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _run_child(job, workdir, ctx, write_fd)
+        (_convert_child if job.get("kind") == "latex" else _run_child)(job, workdir, ctx, write_fd)
     os.close(write_fd)
     output, reason = _collect(read_fd, os.pidfd_open(pid), start + job["wall_time_s"], job["max_output_bytes"])
     if reason is not None:

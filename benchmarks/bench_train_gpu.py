@@ -11,6 +11,7 @@ MFU = (6 N_non-embedding + 12 L h s) x tokens/s / peak FLOP/s (training.model.fl
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 
@@ -27,7 +28,7 @@ SMALL = ModelConfig(num_layers=2, hidden_size=128, num_attention_heads=2, ffn_hi
 
 
 def measure(cfg: ModelConfig, micro: int, accum: int, steps: int, bf16: bool) -> float:
-    """Median seconds per optimizer step (after 2 warm-up steps)."""
+    """Median seconds per optimizer step (after 2 warm-up steps); the model is freed before it returns."""
     model = wrap_model(build_model(cfg, bf16=bf16), OptimizerConfig())
     optimizer = build_optimizer(model, OptimizerConfig())
     gen = torch.Generator().manual_seed(0)
@@ -42,7 +43,12 @@ def measure(cfg: ModelConfig, micro: int, accum: int, steps: int, bf16: bool) ->
             torch.cuda.synchronize()
         if i >= 2:
             times.append(time.perf_counter() - began)
+    # The model sits in reference cycles (config.no_sync_func = model.no_sync, set by train_step; megatron
+    # DDP's gradient hooks), so `del` alone frees nothing until the cyclic GC happens to run: run it.
     del model, optimizer
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return statistics.median(times)
 
 
@@ -59,15 +65,16 @@ def main() -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"{device}: {cfg.num_parameters() / 1e9:.2f}B parameters ({cfg.num_layers}x{cfg.hidden_size}, "
           f"seq {cfg.seq_length}), {'bf16 autocast' if bf16 else 'fp32'}, {args.accum} micro-batches/step")
-    print(f"| {'micro':>5} | {'s/step':>7} | {'tokens/s':>9} | {'TFLOP/s':>8} | {'MFU':>6} |")
-    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 8}|")
+    print(f"| {'micro':>5} | {'s/step':>7} | {'tokens/s':>9} | {'TFLOP/s':>8} | {'MFU':>6} | {'GiB left after free':>19} |")
+    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 8}|{'-' * 21}|")
     with distributed(ParallelConfig(), seed=0):
         for micro in args.micro:
             seconds = measure(cfg, micro, args.accum, args.steps, bf16)
             tokens = micro * args.accum * cfg.seq_length / seconds
             tflops = flops_per_token(cfg) * tokens / 1e12
+            left = f"{torch.cuda.memory_allocated() / 2**30:.2f}" if torch.cuda.is_available() else "-"
             print(f"| {micro:>5} | {seconds:>7.3f} | {tokens:>9.0f} | {tflops:>8.1f} | "
-                  f"{tflops / args.peak_tflops:>6.1%} |")
+                  f"{tflops / args.peak_tflops:>6.1%} | {left:>19} |")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def tokenize_sources(cfg: DataConfig) -> dict[str, list[FileSummary]]:
         if not files:
             raise ValueError(f"data source {source.name!r}: no Parquet files under {source.paths}")
         for path in files:
-            digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+            digest = hashlib.sha1(f"{path.resolve()}|bos".encode()).hexdigest()[:8]  # |bos: not the old no-BOS files
             prefix = cfg.tokenized_dir / source.name / f"{path.stem}-{digest}"
             jobs.append((source.name, str(path), str(prefix), str(cfg.tokenizer_dir), source.text_column))
     # finished files are read back here; a pool (spawn: safe beside torch threads) only for the rest
@@ -133,8 +133,8 @@ def tokenize_file(path: Path, prefix: Path, tokenizer_dir: Path, column: str = "
         texts = batch.column(0).to_pylist()
         good = [t for t in texts if isinstance(t, str) and t]
         skipped += len(texts) - len(good)
-        for ids in tokenizer.encode_batch(good):
-            ids.append(tokenizer.eod)
+        for ids in tokenizer.encode_batch(good):  # BOS text EOS, as the DeepSeek tokenizer frames a document
+            ids = ([] if tokenizer.bos_id is None else [tokenizer.bos_id]) + ids + [tokenizer.eod]
             builder.add_document(np.asarray(ids, dtype=dtype), [len(ids)])
             documents += 1
             tokens += len(ids)

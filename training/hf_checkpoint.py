@@ -6,6 +6,8 @@ without touching disk:
 Layouts that differ (megatron side):
   linear_qkv = per query group g: [q heads of g; k_g; v_g] stacked on dim 0  (HF: separate q/k/v)
   linear_fc1 = [gate; up] on dim 0, and under tensor parallel each rank holds [gate_r; up_r]
+Vocabulary: megatron's embedding and output layer have `cfg.padded_vocab_size` rows; the import
+appends zero rows, the export drops them.
 Tensor-parallel splits: embeddings, output layer, qkv and fc1 on dim 0; linear_proj and fc2 on dim 1;
 norm weights are replicated. Pipeline stage p holds layers [p L/P, (p+1) L/P), renumbered from 0.
 """
@@ -54,7 +56,8 @@ def hf_config(cfg: ModelConfig, dtype: str = "float32", bos_token_id: int = 0, e
         "vocab_size": cfg.vocab_size,
         "max_position_embeddings": cfg.seq_length,
         "rms_norm_eps": cfg.norm_eps,
-        "rope_theta": cfg.rope_theta,
+        "rope_theta": cfg.rope_theta,  # both layouts: transformers < 5 reads this one, >= 5 the next
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
         "hidden_act": "silu",
         "tie_word_embeddings": False,
         "attention_bias": False,
@@ -73,8 +76,6 @@ def model_config_from_hf(hf: dict, seq_length: int | None = None) -> ModelConfig
     for key in ("attention_bias", "mlp_bias", "tie_word_embeddings"):
         if hf.get(key):
             raise ValueError(f"config.json {key}=true is not supported (no biases, untied embeddings)")
-    if hf.get("rope_scaling"):
-        raise ValueError("config.json rope_scaling is not supported")
     heads = hf["num_attention_heads"]
     head_dim = hf.get("head_dim") or hf["hidden_size"] // heads
     if head_dim * heads != hf["hidden_size"]:
@@ -88,10 +89,25 @@ def model_config_from_hf(hf: dict, seq_length: int | None = None) -> ModelConfig
         ffn_hidden_size=hf["intermediate_size"],
         vocab_size=hf["vocab_size"],
         seq_length=seq_length or hf["max_position_embeddings"],
-        rope_theta=float(hf.get("rope_theta", 10000.0)),
+        rope_theta=rope_theta_from_hf(hf),
         norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
         init_std=float(hf.get("initializer_range", 0.02)),
     )
+
+
+def rope_theta_from_hf(hf: dict) -> float:
+    """The RoPE base of a Llama config.json in either layout: top-level `rope_theta` / `rope_scaling`
+    (transformers < 5) or `rope_parameters` (transformers >= 5). Scaled RoPE (linear, dynamic, yarn,
+    llama3, ...) is refused: the model here runs plain RoPE and would silently compute other logits."""
+    params = hf.get("rope_parameters") or {}
+    if any(isinstance(value, dict) for value in params.values()):
+        raise ValueError(f"config.json rope_parameters per attention type {sorted(params)} is not supported")
+    for where, scaling in (("rope_scaling", hf.get("rope_scaling") or {}), ("rope_parameters", params)):
+        kind = scaling.get("rope_type", scaling.get("type", "default"))
+        if kind != "default":
+            raise ValueError(f"config.json {where} asks for {kind!r} RoPE scaling ({scaling}); only plain RoPE "
+                             "(rope_type 'default') is supported")
+    return float(params.get("rope_theta", hf.get("rope_theta", 10000.0)))
 
 
 def hf_to_megatron(hf: StateDict, cfg: ModelConfig) -> StateDict:
@@ -99,9 +115,9 @@ def hf_to_megatron(hf: StateDict, cfg: ModelConfig) -> StateDict:
     groups, hd, h = cfg.query_groups, cfg.head_dim, cfg.hidden_size
     per_group = cfg.num_attention_heads // groups
     out = {
-        "embedding.word_embeddings.weight": _take(hf, "model.embed_tokens.weight"),
+        "embedding.word_embeddings.weight": _pad_vocab(_take(hf, "model.embed_tokens.weight"), cfg),
         "decoder.final_layernorm.weight": _take(hf, "model.norm.weight"),
-        "output_layer.weight": _take(hf, "lm_head.weight"),
+        "output_layer.weight": _pad_vocab(_take(hf, "lm_head.weight"), cfg),
     }
     for i in range(cfg.num_layers):
         src, dst = f"model.layers.{i}.", f"decoder.layers.{i}."
@@ -123,9 +139,9 @@ def megatron_to_hf(full: StateDict, cfg: ModelConfig) -> StateDict:
     groups, hd, h = cfg.query_groups, cfg.head_dim, cfg.hidden_size
     per_group = cfg.num_attention_heads // groups
     out = {
-        "model.embed_tokens.weight": _take(full, "embedding.word_embeddings.weight"),
+        "model.embed_tokens.weight": _take(full, "embedding.word_embeddings.weight")[: cfg.vocab_size],
         "model.norm.weight": _take(full, "decoder.final_layernorm.weight"),
-        "lm_head.weight": _take(full, "output_layer.weight"),
+        "lm_head.weight": _take(full, "output_layer.weight")[: cfg.vocab_size],
     }
     for i in range(cfg.num_layers):
         src, dst = f"decoder.layers.{i}.", f"model.layers.{i}."
@@ -142,6 +158,12 @@ def megatron_to_hf(full: StateDict, cfg: ModelConfig) -> StateDict:
         out[dst + "input_layernorm.weight"] = _take(full, src + "input_layernorm.weight")
         out[dst + "post_attention_layernorm.weight"] = _take(full, src + "pre_mlp_layernorm.weight")
     return {k: v.contiguous() for k, v in out.items()}
+
+
+def _pad_vocab(weight: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    if weight.shape[0] != cfg.vocab_size:
+        raise ValueError(f"vocabulary tensor has {weight.shape[0]} rows, config.json vocab_size {cfg.vocab_size}")
+    return torch.cat([weight, weight.new_zeros(cfg.padded_vocab_size - cfg.vocab_size, weight.shape[1])])
 
 
 def shard(full: StateDict, cfg: ModelConfig, tp_rank: int, tp: int, pp_rank: int, pp: int) -> StateDict:

@@ -28,6 +28,7 @@ The data position is the step: `stage.batches(k)` must return step k's micro-bat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -217,7 +218,7 @@ def _initialise(cfg: StageConfig, model) -> None:
     source = cfg.train.init_from_hf
     if source is not None:
         hf_cfg, hf = hf_checkpoint.load_hf(source, seq_length=cfg.model.seq_length)
-        if hf_cfg != cfg.model:
+        if dataclasses.replace(hf_cfg, vocab_multiple=cfg.model.vocab_multiple) != cfg.model:
             raise ConfigError(f"train.init_from_hf {source}: config.json gives {hf_cfg}, the [model] table {cfg.model}")
         hf_checkpoint.load_into_model(model, hf_checkpoint.hf_to_megatron(hf, cfg.model), cfg.model)
         log.info("initialised from %s", source)

@@ -24,7 +24,8 @@ class ModelConfig:
     num_attention_heads: int = 2
     num_query_groups: int | None = None  # None: multi-head attention (DeepSeekMath-7B); else GQA
     ffn_hidden_size: int = 344
-    vocab_size: int = 512
+    vocab_size: int = 512  # the tokenizer's; the embedding and output layer have `padded_vocab_size` rows
+    vocab_multiple: int = 128  # pad the vocabulary to a multiple of this (any TP size that divides it works)
     seq_length: int = 128  # also the maximum position for RoPE
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
@@ -35,10 +36,18 @@ class ModelConfig:
             raise ValueError("hidden_size must be a multiple of num_attention_heads")
         if self.num_attention_heads % self.query_groups:
             raise ValueError("num_attention_heads must be a multiple of num_query_groups")
+        if self.vocab_multiple <= 0:
+            raise ValueError("vocab_multiple must be positive")
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def padded_vocab_size(self) -> int:
+        """Rows of the embedding and output layer: the same for every TP size (so layouts give equal losses);
+        the padding rows start at zero and are dropped by the HF export."""
+        return -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
 
     @property
     def query_groups(self) -> int:
@@ -126,22 +135,36 @@ def build_model(
         spec = get_gpt_layer_with_transformer_engine_spec()
     else:
         spec = get_gpt_layer_local_spec(normalization="RMSNorm")
-    if cfg.vocab_size % tp:
-        raise ValueError(f"vocab_size {cfg.vocab_size} must be divisible by tensor parallel size {tp}")
+    if cfg.padded_vocab_size % tp:
+        raise ValueError(f"vocab_multiple {cfg.vocab_multiple} must be divisible by tensor parallel size {tp}")
     if cfg.num_layers % pp:
         raise ValueError(f"num_layers {cfg.num_layers} must be divisible by pipeline parallel size {pp}")
     model = GPTModel(
         config=transformer_config(cfg, bf16, tp, pp),
         transformer_layer_spec=spec,
-        vocab_size=cfg.vocab_size,
+        vocab_size=cfg.padded_vocab_size,
         max_sequence_length=cfg.seq_length,
         pre_process=pre_process,
         post_process=post_process,
         share_embeddings_and_output_weights=False,
         position_embedding_type="rope",
-        rotary_base=int(cfg.rope_theta),
+        rotary_base=cfg.rope_theta,  # a float: megatron computes base ** (2i / d)
     )
+    _zero_vocab_padding(model, cfg)
     return model.to(cpu_compat.default_device())
+
+
+def _zero_vocab_padding(model, cfg: ModelConfig) -> None:
+    """Zero this rank's rows >= vocab_size of the embedding and output layer (vocab-parallel shards)."""
+    from megatron.core import parallel_state as ps
+
+    for name in ("embedding.word_embeddings.weight", "output_layer.weight"):
+        weight = dict(model.named_parameters()).get(name)
+        if weight is None:  # not on this pipeline stage
+            continue
+        first = ps.get_tensor_model_parallel_rank() * weight.shape[0]
+        with torch.no_grad():
+            weight[max(0, cfg.vocab_size - first):].zero_()
 
 
 def causal_inputs(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,10 @@
 """Tokenizers: load `tokenizer.json` from a local folder; train a small byte-level BPE for the demo.
 
+BOS/EOS follow the DeepSeek tokenizer: a text starts with the begin-of-sentence token (DeepSeek's
+`add_bos_token: true`; our BPE adds it through its post-processor, so transformers and vLLM prompts get
+it too) and a document or assistant turn ends with the end-of-sentence token, which training appends.
+`Tokenizer.encode` adds neither: the training data code places them itself.
+
 The wrapper exposes what megatron-core's GPT dataset asks of a tokenizer (`vocab_size`, `eod`, and
 no pad id, so megatron uses its own sentinel) and what the HF export needs (`bos_id`, `eos_id`).
 """
@@ -71,7 +76,7 @@ def _token_text(value) -> str | None:
 def train_bpe(texts: Iterable[str], vocab_size: int, folder: str | Path) -> Tokenizer:
     """Train a byte-level BPE on `texts` and save it as a transformers-loadable tokenizer folder."""
     from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, pre_tokenizers, trainers
+    from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
     inner = HFTokenizer(models.BPE())
     inner.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -83,6 +88,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int, folder: str | Path) -> Toke
         show_progress=False,
     )
     inner.train_from_iterator(texts, trainer=trainer)
+    inner.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, inner.token_to_id(BOS))])
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "tokenizer.json", inner.to_str())
@@ -90,6 +97,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int, folder: str | Path) -> Toke
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": BOS,
         "eos_token": EOS,
+        "add_bos_token": True,
+        "add_eos_token": False,
         "model_max_length": 1 << 20,
     }
     atomic_write_text(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")

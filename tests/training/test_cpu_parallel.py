@@ -1,6 +1,7 @@
 """megatron-core on CPU/gloo (training/cpu_compat.py): a tiny GPT learns; TP=2, PP=2 and DP=2 (also
 with the distributed optimizer and overlapped gradient reduction) give the single-process losses to
-1e-5 over 10 steps on identical weights; a one-process dist_checkpointing checkpoint resumes under
+1e-5 over 10 steps on identical weights, and so does TP=2 for grouped-query attention with a
+non-default RoPE base and an odd (padded) vocabulary; a one-process dist_checkpointing checkpoint resumes under
 TP=2, PP=2 and DP=2 with the same next losses."""
 
 from __future__ import annotations
@@ -79,6 +80,24 @@ def test_two_process_layout_matches_single_process(reference, tmp_path, tp, pp, 
     args = ["--tp", str(tp), "--pp", str(pp), "--steps", str(STEPS), "--weights", str(weights)]
     if dist_opt:  # ZeRO-1 with each gradient bucket reduced during the backward pass
         args += ["--distributed-optimizer", "--overlap-grad-reduce"]
+    _assert_same(_torchrun(tmp_path, *args), expected)
+
+
+@pytest.fixture(scope="module")
+def gqa_reference(tmp_path_factory):
+    """The same for `worker.GQA_CFG` (8 heads / 2 KV heads, theta 500000, vocab 251)."""
+    path = tmp_path_factory.mktemp("gqa_weights") / "full.pt"
+    with distributed(ParallelConfig(), seed=0):
+        full = hf_checkpoint.gather_full_state(build_model(worker.GQA_CFG), worker.GQA_CFG)
+        torch.save(full, path)
+        losses = worker.run_steps(full, STEPS, cfg=worker.GQA_CFG)
+    return path, losses
+
+
+@pytest.mark.timeout(240)
+def test_gqa_odd_vocab_theta_under_tp2_matches_single_process(gqa_reference, tmp_path):
+    weights, expected = gqa_reference
+    args = ["--tp", "2", "--steps", str(STEPS), "--weights", str(weights), "--model", "gqa"]
     _assert_same(_torchrun(tmp_path, *args), expected)
 
 

@@ -24,24 +24,32 @@ def _random_llama(cfg: ModelConfig, seed: int = 0):
     return model
 
 
-@pytest.mark.parametrize("groups", [None, 1])
-def test_imported_llama_gives_the_same_logits(megatron_world, tiny_cfg, tmp_path, groups):
-    cfg = ModelConfig(**{**tiny_cfg.__dict__, "num_query_groups": groups, "num_attention_heads": 2})
+@pytest.mark.parametrize("heads,groups,theta,vocab", [(2, None, 10000.0, 256), (2, 1, 10000.0, 256),
+                                                      (8, 2, 500000.0, 251), (4, 2, 123456.5, 256)],
+                         ids=["mha", "mqa", "gqa-theta-500k-odd-vocab", "gqa-fractional-theta"])
+def test_imported_llama_gives_the_same_logits(megatron_world, tiny_cfg, tmp_path, heads, groups, theta, vocab):
+    """Saved by the installed transformers (>= 5: theta only under `rope_parameters`); an odd vocabulary
+    gets zero padding rows (their logits are 0, the others are the checkpoint's)."""
+    cfg = ModelConfig(**{**tiny_cfg.__dict__, "num_query_groups": groups, "num_attention_heads": heads,
+                         "rope_theta": theta, "vocab_size": vocab})
     llama = _random_llama(cfg)
     llama.save_pretrained(tmp_path, safe_serialization=True)
     loaded_cfg, hf = hfc.load_hf(tmp_path, seq_length=cfg.seq_length)
-    assert loaded_cfg == cfg
+    assert loaded_cfg == cfg and isinstance(loaded_cfg.rope_theta, float)
     model = build_model(cfg).eval()
     hfc.load_into_model(model, hfc.hf_to_megatron(hf, cfg), cfg)
     tokens = torch.randint(0, cfg.vocab_size, (2, cfg.seq_length))
     with torch.no_grad():
         ours = model(tokens, *causal_inputs(tokens))
         theirs = llama(tokens).logits
-    assert ours.shape == theirs.shape
-    assert (ours - theirs).abs().max().item() < 1e-4
+    assert ours.shape[:-1] == theirs.shape[:-1] and ours.shape[-1] == cfg.padded_vocab_size == 256
+    assert (ours[..., :vocab] - theirs).abs().max().item() < 1e-4
+    assert not ours[..., vocab:].any()
 
 
-def test_export_import_round_trips_bit_exactly(megatron_world, tiny_cfg, tmp_path):
+@pytest.mark.parametrize("vocab", [256, 251])
+def test_export_import_round_trips_bit_exactly(megatron_world, tiny_cfg, tmp_path, vocab):
+    tiny_cfg = ModelConfig(**{**tiny_cfg.__dict__, "vocab_size": vocab})
     model = build_model(tiny_cfg)
     full = hfc.gather_full_state(model, tiny_cfg)
     hfc.save_hf(tmp_path / "hf", hfc.megatron_to_hf(full, tiny_cfg), tiny_cfg)
@@ -89,3 +97,24 @@ def test_rejects_unsupported_configs():
         hfc.model_config_from_hf({**base, "tie_word_embeddings": True})
     with pytest.raises(ValueError, match="model_type"):
         hfc.model_config_from_hf({**base, "model_type": "gpt2"})
+
+
+def test_reads_rope_theta_from_both_config_layouts():
+    base = {k: v for k, v in hfc.hf_config(ModelConfig()).items() if k not in ("rope_theta", "rope_parameters")}
+    legacy = {**base, "rope_theta": 500000}  # transformers < 5
+    current = {**base, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}  # >= 5
+    for config in (legacy, current):
+        theta = hfc.model_config_from_hf(config).rope_theta
+        assert theta == 500000.0 and isinstance(theta, float)
+    assert hfc.model_config_from_hf(base).rope_theta == 10000.0
+
+
+@pytest.mark.parametrize("config", [
+    {"rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}},
+    {"rope_scaling": {"type": "linear", "factor": 2.0}, "rope_theta": 10000.0},
+    {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "rope_theta": 500000.0},
+], ids=["linear-v5", "linear-legacy", "llama3-legacy"])
+def test_refuses_scaled_rope_instead_of_importing_plain_rope(config):
+    base = {k: v for k, v in hfc.hf_config(ModelConfig()).items() if k not in ("rope_theta", "rope_parameters")}
+    with pytest.raises(ValueError, match="RoPE scaling"):
+        hfc.model_config_from_hf({**base, **config})

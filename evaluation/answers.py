@@ -3,8 +3,12 @@
 Why our own code: math-verify compares two answers but does not decide *which* span of a long
 chain of thought is the answer; DeepSeekMath-style prompts end with `\\boxed{...}` or "The answer
 is ...", Chinese prompts with "答案是", and weaker models just end on a number.
-Order of preference (first hit wins): last `\\boxed{}`/`\\fbox{}`, last "The answer is"/"答案是",
-for multiple-choice a lone choice letter, else the last number in the text.
+Order of preference (first hit wins): last `\\boxed{}`/`\\fbox{}`, last "The answer is"/"答案是"
+(the paper prompts' conventions: Wei et al. "The answer is 6.", Minerva "Final Answer: The final
+answer is $24$. I hope it is correct.", CMATH "所以答案是：9。"; a stated `$x = \\frac{3}{4}$`
+gives its right side), for multiple-choice a lone choice letter, else the last number in the text,
+unless that number ends a math span (`$x = \\frac{3}{4}$.` gives `\\frac{3}{4}`, not 4). A time or
+ratio (`5:45`, `3:4`) is one token, never its last part.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ from evaluation.normalize import FULL_WIDTH
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
 _ANSWER_IS = re.compile(
-    r"(?:the\s+(?:final\s+)?answer\s+is|final\s+answer\s*:|answer\s*:|答案(?:是|为|：|:)|所以答案是)\s*[:：]?\s*(.+)",
+    r"(?:(?:the\s+)?(?:final\s+)?answer\s+is|final\s+answer\s*:|answer\s*:|答案(?:是|为|：|:)|所以答案是)\s*[:：]?\s*(.+)",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?|-?\.\d+%?")
+_NUMBER = re.compile(r"\d+:\d+|-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?|-?\.\d+%?")
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_HOPE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|。")
+_SIMPLE_LHS = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")
 _CHOICE = re.compile(r"(?<![A-Za-z])\(?([A-J])\)?(?![A-Za-z])")
 _TRAILING = " \t\n.。,，;；:：!！$"
 
@@ -58,17 +66,43 @@ def last_number(text: str) -> str | None:
     return found[-1].replace(",", "").replace(" ", "") if found else None
 
 
+def _right_side(expression: str) -> str:
+    """`x = \\frac{3}{4}` -> `\\frac{3}{4}`: a single (subscripted) letter equal to a constant; an
+    equation answer such as `y = 2x + 3` keeps its form."""
+    expression = expression.strip()
+    right = _SIMPLE_LHS.sub("", expression)
+    return right.strip() if not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", right)) else expression
+
+
 def _answer_is(text: str) -> str | None:
     matches = list(_ANSWER_IS.finditer(text))
     if not matches:
         return None
     span = matches[-1].group(1).split("\n")[0].strip()
+    while (again := _ANSWER_IS.match(span)) is not None:  # "Final Answer: The final answer is ..."
+        span = again.group(1).strip()
+    span = _HOPE.sub("", span)
     inner = last_boxed(span)
     if inner is not None:
         return inner
-    span = span.strip(_TRAILING)
-    span = re.sub(r"^\\\(|\\\)$", "", span).strip()
-    return span or None
+    math = _MATH_SPAN.match(span)
+    if math is not None:  # "$24$. I hope ..." -> the math span, whatever follows
+        return _right_side(next(g for g in math.groups() if g is not None)) or None
+    span = _SENTENCE_END.split(span, maxsplit=1)[0].strip(_TRAILING)
+    return _right_side(span) or None
+
+
+def _last_number_or_span(text: str) -> str | None:
+    """The last number, or the math span it ends (`$x = \\frac{3}{4}$.` -> `\\frac{3}{4}`, not `4`)."""
+    numbers = list(_NUMBER.finditer(text.translate(FULL_WIDTH)))
+    if not numbers:
+        return None
+    last = numbers[-1]
+    spans = list(_MATH_SPAN.finditer(text, max(0, last.start() - 2000)))
+    for span in reversed(spans):
+        if span.start() <= last.start() and last.end() <= span.end():
+            return _right_side(next(g for g in span.groups() if g is not None)) or None
+    return last.group().replace(",", "").replace(" ", "")
 
 
 def extract_choice(text: str, letters: str = "ABCDE") -> str | None:
@@ -95,4 +129,4 @@ def extract_answer(text: str, choices: bool = False, letters: str = "ABCDE") -> 
     stated = _answer_is(text)
     if stated is not None:
         return stated
-    return last_number(text)
+    return _last_number_or_span(text)

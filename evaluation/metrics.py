@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 
+from evaluation.answers import last_boxed
+from evaluation.benchmarks import BenchmarkItem, PercentRule
+from evaluation.grading import choice_letters
 from evaluation.normalize import normalize, parse_number
 
 
@@ -33,27 +36,43 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - product
 
 
-def answer_key(answer: str | None) -> Hashable | None:
-    """What votes are counted by: the exact value for numbers (`0.5` and `1/2` vote together),
-    else the normalised text. None (no answer) casts no vote."""
+def answer_key(answer: str | None, answer_type: str = "math", choices: Sequence[str] = (),
+               percent: PercentRule = "either") -> Hashable | None:
+    """What votes are counted by, so that answers that grade equal vote together: the letters for
+    multiple choice (`(C)`, `C`, `\\text{C}`), the exact value for numbers (`0.5` and `1/2`; `50\\%` and
+    `50` unless the benchmark reads % as a fraction, then `50\\%` and `0.5`), else the normalised text.
+    A box is unwrapped first, as grading does. None (no answer) casts no vote."""
     if answer is None or not str(answer).strip():
         return None
-    number = parse_number(answer)
+    boxed = last_boxed(answer)
+    answer = answer if boxed is None else boxed
+    if answer_type == "choice":
+        letters = choice_letters(answer, choices)
+        if letters:
+            return ("choice", letters)
+    if answer_type == "text":
+        return ("text", normalize(answer).lower())
+    number = parse_number(answer, strip_units=answer_type == "number")
     if number is not None:
-        return ("number", number.value, number.percent)
+        return ("number", number.value / 100 if number.percent and percent == "fraction" else number.value)
     return ("text", normalize(answer))
 
 
-def majority_vote(answers: Sequence[str | None]) -> int | None:
+def item_keys(answers: Sequence[str | None], item: BenchmarkItem) -> list[Hashable | None]:
+    """`answer_key` of each answer under the item's grading conventions."""
+    return [answer_key(a, item.answer_type, item.choices, item.percent) for a in answers]
+
+
+def majority_vote(answers: Sequence[str | None], keys: Sequence[Hashable | None] | None = None) -> int | None:
     """Index of the sample whose answer wins the vote, or None when no sample has an answer.
 
     Tie rule (deterministic): among the answers with the most votes, the one that appears first in
-    sample order wins; the returned index is that answer's first occurrence.
+    sample order wins; the returned index is that answer's first occurrence. `keys`: the voting key
+    of each answer (`item_keys`); by default `answer_key` with no benchmark conventions.
     """
     counts: dict[Hashable, int] = {}
     first: dict[Hashable, int] = {}
-    for index, answer in enumerate(answers):
-        key = answer_key(answer)
+    for index, key in enumerate(keys if keys is not None else [answer_key(a) for a in answers]):
         if key is None:
             continue
         counts[key] = counts.get(key, 0) + 1
@@ -76,7 +95,8 @@ def _subset_count(others: list[tuple[int, int]], free: int, j: int, size: int) -
     return poly[size]
 
 
-def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int) -> float:
+def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int,
+             keys: Sequence[Hashable | None] | None = None) -> float:
     """Maj@K of one question: the probability that the majority vote of a uniformly random K-subset
     of the n samples is correct (the Maj@K analogue of the unbiased Pass@K estimator; K = n is the
     plain vote of all samples, K < n uses every sample rather than the first K). Exact, by counting.
@@ -92,11 +112,12 @@ def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int) -> 
         Maj@K   = sum_{p correct} sum_{j=1}^{K} N(p, j) / C(n, K)
 
     Exact integers throughout; a cluster with c_b < j is (1 + x)^{c_b}, so it is merged into m.
+    `keys`: voting keys as in `majority_vote`.
     """
     n = len(answers)
     if not (1 <= k <= n) or n != len(correct):
         raise ValueError(f"maj_at_k needs 1 <= k <= {n} and one verdict per answer")
-    keys = [answer_key(a) for a in answers]
+    keys = list(keys) if keys is not None else [answer_key(a) for a in answers]
     members: dict[Hashable, list[int]] = {}
     for index, key in enumerate(keys):
         if key is not None:
@@ -122,18 +143,29 @@ def k_values(n: int) -> list[int]:
     return [*ks, n]
 
 
-def summarize_samples(answers: Sequence[Sequence[str | None]], correct: Sequence[Sequence[bool]]) -> dict:
+def summarize_samples(answers: Sequence[Sequence[str | None]], correct: Sequence[Sequence[bool]],
+                      items: Sequence[BenchmarkItem] | None = None) -> dict:
     """Per-benchmark metrics from n samples per question: pass@k and maj@k (both expectations over
-    k-subsets) for every k in k_values(n), averaged over questions, and accuracy of the first sample."""
+    k-subsets) for every k in k_values(n), averaged over questions, and accuracy of the first sample.
+    `items`: the questions, whose grading conventions decide which answers vote together. Every
+    question must have the same number of samples and one verdict per sample (else an error)."""
     if not answers:
         return {"questions": 0}
-    n = min(len(a) for a in answers)
+    if len(correct) != len(answers) or (items is not None and len(items) != len(answers)):
+        raise ValueError(f"{len(answers)} questions of answers, {len(correct)} of verdicts, "
+                         f"{len(items) if items is not None else '-'} items")
+    n = len(answers[0])
+    for index, (a, c) in enumerate(zip(answers, correct, strict=True)):
+        if len(a) != n or len(c) != n:
+            raise ValueError(f"question {index}: {len(a)} answers and {len(c)} verdicts, question 0 has {n}")
+    keys = [item_keys(a, item) for a, item in zip(answers, items, strict=True)] if items is not None else \
+        [None] * len(answers)
     ks = k_values(n)
     return {
         "questions": len(answers),
         "samples": n,
         "accuracy_first_sample": accuracy([c[0] for c in correct]),
-        "pass_at_k": {k: sum(pass_at_k(n, sum(c[:n]), k) for c in correct) / len(correct) for k in ks},
-        "maj_at_k": {k: sum(maj_at_k(a[:n], c[:n], k) for a, c in zip(answers, correct, strict=True)) / len(answers)
-                     for k in ks},
+        "pass_at_k": {k: sum(pass_at_k(n, sum(c), k) for c in correct) / len(correct) for k in ks},
+        "maj_at_k": {k: sum(maj_at_k(a, c, k, key) for a, c, key in zip(answers, correct, keys, strict=True))
+                     / len(answers) for k in ks},
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from evaluation.sandbox import SandboxPool, SandboxResult
 
@@ -20,6 +21,11 @@ _OPEN_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*)$", re.DOTALL)
 _FUNCTIONS = {"sqrt", "exp", "log", "ln", "sin", "cos", "tan", "asin", "acos", "atan", "Abs", "abs",
               "Rational", "factorial", "binomial", "floor", "ceiling", "cbrt", "root"}
 _CONSTANTS = {"pi": "pi", "E": "E", "e": "E", "I": "I", "oo": "oo", "inf": "oo", "nan": None}
+_ANY_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+# Where a program-of-thought completion holds its program: a ```python block (chat prompts), the whole
+# completion ("code": the prompt opened the block), PAL GSM8K's `def solution()` (called and printed),
+# PAL MATH's code block and imports block (its `answer` printed).
+PotFormat = Literal["markdown", "code", "pal_function", "pal_answer"]
 
 
 def extract_program(text: str) -> str | None:
@@ -29,6 +35,23 @@ def extract_program(text: str) -> str | None:
         return blocks[-1]
     match = _OPEN_BLOCK.search(text)
     return match.group(1) if match else None
+
+
+def pot_program(completion: str, program_format: PotFormat) -> str | None:
+    """The runnable program of a program-of-thought completion, or None when it holds none."""
+    if program_format == "code":
+        return completion
+    if program_format == "markdown":
+        return extract_program(completion)
+    if program_format == "pal_function":
+        return f"{completion}\n\nprint(solution())" if "def solution(" in completion else None
+    if program_format == "pal_answer":
+        blocks = _ANY_BLOCK.findall(completion)
+        if not blocks:
+            return None
+        imports = blocks[1] if len(blocks) > 1 else ""
+        return f"{imports}\n{blocks[0]}\nprint(answer)"
+    raise ValueError(f"unknown program format {program_format!r}")
 
 
 def _to_sympy(node: ast.AST):  # noqa: ANN202 - returns a sympy Basic
@@ -89,13 +112,17 @@ def python_output_to_latex(output: str) -> str | None:
         return last
 
 
-def run_pot(completions: Sequence[str], pool: SandboxPool, prompt_ends_in_code: bool = False) -> list[tuple[str | None, SandboxResult | None]]:
+def run_pot(completions: Sequence[str], pool: SandboxPool, prompt_ends_in_code: bool = False,
+            program_format: PotFormat | Sequence[PotFormat] | None = None) -> list[tuple[str | None, SandboxResult | None]]:
     """Program of thought: run each completion's program; the answer is its last printed line (as LaTeX).
 
-    `prompt_ends_in_code`: the few-shot prompt opened the ```python block, so the completion is code.
+    `program_format`: one for all completions or one each (`PotFormat`; `prompts.pot_format` says
+    which a prompt asks for); by default "markdown", or "code" with `prompt_ends_in_code`.
     A completion with no program, or whose program fails, has answer None.
     """
-    programs = [c if prompt_ends_in_code else extract_program(c) for c in completions]
+    program_format = program_format or ("code" if prompt_ends_in_code else "markdown")
+    formats = [program_format] * len(completions) if isinstance(program_format, str) else list(program_format)
+    programs = [pot_program(c, f) for c, f in zip(completions, formats, strict=True)]  # type: ignore[arg-type]
     runnable = [i for i, p in enumerate(programs) if p]
     results = pool.run_many([programs[i] for i in runnable])  # type: ignore[misc]
     out: list[tuple[str | None, SandboxResult | None]] = [(None, None)] * len(completions)

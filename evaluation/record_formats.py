@@ -147,8 +147,10 @@ def _p_svamp(r: dict) -> Parsed:
 def _p_asdiv(r: dict) -> Parsed:
     # "9 (apples)" -> "9"; ratios like "3:4" stay as they are.
     gold = format_number(re.sub(r"\s*\(.*\)\s*$", "", str(_field(r, "answer"))).strip())
-    # ~3% of ASDiv golds are names, times or ordinals ("Alex", "3:30 p.m."): graded as text, not numbers
-    kind = "number" if all(parse_number(p) is not None for p in gold.split(":")) else "text"
+    # ~3% of ASDiv golds are names, times or ordinals ("Alex", "3:30 p.m.", "5:45"): graded as text, not
+    # numbers (a time's formula ends in "hh:mm=..."; ratios such as "3:4" stay numbers)
+    is_time = "hh:mm" in str(r.get("formula", ""))
+    kind = "number" if not is_time and all(parse_number(p) is not None for p in gold.split(":")) else "text"
     return {"question": f"{_field(r, 'body').strip()} {_field(r, 'question').strip()}", "answer": gold,
             "solution": r.get("formula"), "answer_type": kind}
 

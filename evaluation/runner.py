@@ -18,7 +18,7 @@ from evaluation.benchmarks import BenchmarkItem, iter_benchmark_items, iter_hf_i
 from evaluation.grading import Grader, GradingConfig
 from evaluation.metrics import summarize_samples
 from evaluation.programs import run_pot, run_tool_integrated
-from evaluation.prompts import build_prompt, stop_sequences
+from evaluation.prompts import build_prompt, pot_format, stop_sequences
 from evaluation.report import write_report
 from evaluation.sandbox import SandboxConfig, SandboxPool
 from mathforge.config import ConfigError, save_resolved_config
@@ -43,7 +43,7 @@ class DataConfig:
 @dataclass
 class PromptConfig:
     styles: list[str] = field(default_factory=lambda: ["cot"])
-    shots: int = 4
+    shots: int = -1  # few-shot exemplars; -1: all of the paper's prompt (8 for GSM8K, 4 for MATH, ...)
     chat: bool = False  # instruct model: chat template, zero-shot
     max_tool_calls: int = 4
 
@@ -94,7 +94,9 @@ def _generate_style(style: str, items: list[BenchmarkItem], cfg: EvalConfig, bac
     """Completions and extracted answers, n per item, for one prompt style."""
     n = cfg.sampling.n
     chat = cfg.prompt.chat
-    prompts = [build_prompt(item, style, cfg.prompt.shots, chat) for item in items]  # type: ignore[arg-type]
+    shots = None if cfg.prompt.shots < 0 else cfg.prompt.shots
+    prompts = [build_prompt(item, style, shots, chat) for item in items]  # type: ignore[arg-type]
+    stop = stop_sequences(style, chat, items[0]) if items else []  # type: ignore[arg-type]
     if style == "tool":
         assert pool is not None
         single = dataclasses.replace(cfg.sampling, n=1)
@@ -103,13 +105,14 @@ def _generate_style(style: str, items: list[BenchmarkItem], cfg: EvalConfig, bac
             return [c[0] for c in backend.generate(texts, single, stop)]
 
         flat = run_tool_integrated([p for p in prompts for _ in range(n)], step, pool, cfg.prompt.max_tool_calls,
-                                   stop=stop_sequences("tool", chat))
+                                   stop=stop)
         completions = [flat[i * n : (i + 1) * n] for i in range(len(items))]
     else:
-        completions = backend.generate(prompts, cfg.sampling, stop_sequences(style, chat))  # type: ignore[arg-type]
+        completions = backend.generate(prompts, cfg.sampling, stop)
     if style == "pot":
         assert pool is not None
-        flat_answers = [a for a, _ in run_pot([c for cs in completions for c in cs], pool, prompt_ends_in_code=not chat)]
+        formats = [pot_format(item, chat) for item in items for _ in range(n)]
+        flat_answers = [a for a, _ in run_pot([c for cs in completions for c in cs], pool, program_format=formats)]
         answers = [flat_answers[i * n : (i + 1) * n] for i in range(len(items))]
     else:
         answers = [[extract_answer(c, choices=item.answer_type == "choice") for c in cs]
@@ -146,7 +149,7 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> dict:
                         flat = grader.grade_many(pairs)
                         n = cfg.sampling.n
                         correct = [flat[i * n : (i + 1) * n] for i in range(len(items))]
-                        summary = summarize_samples(answers, correct)
+                        summary = summarize_samples(answers, correct, items)
                         summary["pass_at_k"] = {str(k): v for k, v in summary.get("pass_at_k", {}).items()}
                         summary["maj_at_k"] = {str(k): v for k, v in summary.get("maj_at_k", {}).items()}
                         results["benchmarks"][f"{name}/{style}"] = summary

@@ -47,6 +47,7 @@ PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functools", "c
            "sympy")
 for _name in PRELOAD:
     __import__(_name)
+python_output_to_latex("[sqrt(2)/2, factorial(3)]")  # warm sympy's lazily imported printers once, not per fork
 
 PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -116,3 +116,36 @@ def test_summaries() -> None:
     summary = summarize_samples([["1", "2", "2", "2"], ["3", "3", "4", "4"]], [[True, False, False, False], [False, False, True, True]])
     assert summary["pass_at_k"][4] == 1.0 and summary["pass_at_k"][1] == pytest.approx((0.25 + 0.5) / 2)
     assert summary["maj_at_k"][4] == 0.0 and summary["maj_at_k"][1] == pytest.approx((0.25 + 0.5) / 2)
+
+
+def test_answers_that_grade_equal_vote_together() -> None:
+    """Voting keys follow the benchmark's grading rules: `(C)` and `C`, `50%` and `50` (percent read as a
+    value), `\\boxed{7}` and `7` vote together; with percent read as a fraction `50%` votes with `0.5`."""
+    from evaluation.benchmarks import BenchmarkItem
+    from evaluation.grading import quick_grade
+    from evaluation.metrics import item_keys
+
+    choice = BenchmarkItem("mmlu_stem", "m", "q", "C", choices=("1", "2", "3", "4"), answer_type="choice")
+    answers = ["(C)", "C", "A", "A"]
+    assert maj_at_k(answers, [True, True, False, False], 4, item_keys(answers, choice)) == 1.0
+    assert maj_at_k(answers, [True, True, False, False], 4) == 0.0  # without the item's rules: split votes
+    for percent, answers in (("value", ["50\\%", "50", "40", "40"]), ("fraction", ["50\\%", "0.5", "40", "40"])):
+        item = BenchmarkItem("gsm8k", "g", "q", answers[1], answer_type="number", percent=percent)  # type: ignore[arg-type]
+        correct = [bool(quick_grade(a, item.answer, "number", percent=item.percent)) for a in answers]
+        assert correct == [True, True, False, False]
+        assert maj_at_k(answers, correct, 4, item_keys(answers, item)) == 1.0
+    item = BenchmarkItem("math", "x", "q", "7")
+    assert len(set(item_keys(["\\boxed{7}", "7", "7.0"], item))) == 1
+    rng = random.Random(5)  # whenever two answers share a key, grading calls them equal
+    pool = ["(B)", "B", "\\text{B}", "b", "B. 2", "A", "(A)"]
+    for _ in range(200):
+        a, b = rng.choice(pool), rng.choice(pool)
+        if item_keys([a], choice) == item_keys([b], choice):
+            assert quick_grade(a, "B", "choice", choice.choices) == quick_grade(b, "B", "choice", choice.choices)
+
+
+def test_unequal_sample_counts_are_an_error() -> None:
+    with pytest.raises(ValueError, match="question 1: 3 answers"):
+        summarize_samples([["1", "2", "3", "4"], ["1", "2", "3"]], [[True] * 4, [True] * 3])
+    with pytest.raises(ValueError, match="question 0: 2 answers and 1 verdicts"):
+        summarize_samples([["1", "2"]], [[True]])

@@ -39,16 +39,18 @@ def test_extraction() -> None:
 
 
 def test_prompts() -> None:
-    few = build_prompt(GSM, "cot", shots=2)
-    assert few.count("Question:") == 3 and few.endswith(f"Question: {GSM.question}\nAnswer: ")
+    few = build_prompt(GSM, "cot", shots=2)  # the paper's Wei et al. exemplars, Q:/A:
+    assert few.count("\nQ: ") == 2 and few.endswith(f"\n\n\nQ: {GSM.question}\nA:")
+    assert build_prompt(GSM, "cot").count("The answer is") == 8  # all shots by default
     zh = build_prompt(CMATH, "cot", shots=2)
-    assert zh.count("问题：") == 3 and "答案是" in zh
+    assert zh.count("问题：") == 3 and "所以答案是：9。" in zh
     mc = build_prompt(MC, "cot", shots=1)
-    assert "(B) 4" in mc and "The answer is (C)." in mc
+    assert mc.endswith("2+2?\nWhat of the following is the right choice? Explain your answer.\n"
+                       "(A) 3, (B) 4, (C) 5, (D) 6\nSolution:") and "The final answer is (B)." in mc
     chat = build_prompt(GSM, "cot", chat=True)
     assert chat == f"User: {GSM.question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:"
     assert "逐步推理" in build_prompt(CMATH, "cot", chat=True)
-    assert build_prompt(GSM, "pot", shots=1).endswith("Program:\n```python\n")
+    assert build_prompt(GSM, "pot", shots=1).endswith(f"Q: {GSM.question}\n\n# solution in Python:")
     assert "integrate natural language reasoning with programs" in build_prompt(GSM, "tool", chat=True)
     assert "结合自然语言推理与程序" in build_prompt(CMATH, "tool", chat=True)
     assert stop_sequences("tool", True) == ["```output"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,11 +42,11 @@ class ScriptedModel:
     def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
         out = []
         for prompt in prompts:
-            tail = prompt.split("Question: ")[-1]  # the asked question, after the few-shot exemplars
+            tail = re.split(r"Question: |\nQ: ", prompt)[-1]  # the asked question, after the few-shot exemplars
             index, gold = self._gold(tail)
             answer = gold if index % 2 == 0 else str(int(gold) + 1)
-            if tail.endswith("```python\n"):
-                text = f"print({answer})\n"
+            if tail.endswith("# solution in Python:"):  # the paper's PAL prompt
+                text = f"\n\n\ndef solution():\n    result = {answer}\n    return result\n"
             elif "```output" in tail:
                 text = f"So the answer is \\boxed{{{tail.split('```output')[-1].split()[0]}}}."
             elif "integrate natural language" in prompt:

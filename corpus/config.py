@@ -13,9 +13,10 @@ from typing import Literal
 
 @dataclass
 class SampleConfig:
-    """`mathforge corpus make-sample`: a deterministic synthetic crawl with known truth."""
+    """`mathforge corpus make-sample`: a deterministic sample crawl with known truth (corpus.sample_crawl)."""
 
     output_dir: Path = Path("runs/sample")
+    text_root: str = ""  # a folder laid out like shared/data (train/, web/): pages from real text; "" = templates
     pages: int = 1000
     shards: int = 2
     seed: int = 0
@@ -114,6 +115,8 @@ class DecontamConfig:
     hf: list[HFBenchmarkConfig] = field(default_factory=list)
     ngram: int = 10
     min_ngram: int = 3
+    min_chars: int = 50  # a matched n-gram must span this many characters (an exact short question: half)
+    index_solutions: bool = False  # solutions share stock phrases with real math pages (measured: bench_decontam.py)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Benchmark items come from `evaluation.benchmarks` (local folders laid out like
 shared/data/benchmarks, single JSONL files, Hugging Face datasets); each item gives its question
-(also matched exactly when short), answer and solution to the index (corpus.decontaminate).
+(also matched exactly when short), answer and, with `index_solutions`, solution to the index
+(corpus.decontaminate).
 Removed documents are listed in an audit log: audit/<rank>.parquet with doc_id, url, benchmark,
 item_id, ngram (the matched span of the normalised document) and kind ("ngram" or "exact").
 """
@@ -42,11 +43,11 @@ def benchmark_items(cfg: DecontamConfig) -> Iterator:
                                     fmt=h.fmt or None, lang=h.lang, data_files=h.data_files or None)
 
 
-def item_texts(items) -> Iterator[BenchmarkText]:
-    """Question (exact-match eligible), answer and solution of each item, as index inputs."""
+def item_texts(items, solutions: bool = True) -> Iterator[BenchmarkText]:
+    """Question (exact-match eligible), answer and (when `solutions`) solution of each item, as index inputs."""
     for it in items:
         yield BenchmarkText(it.benchmark, it.item_id, it.question, exact=True)
-        for text in (it.answer, it.solution):
+        for text in (it.answer, it.solution if solutions else None):
             if text:
                 yield BenchmarkText(it.benchmark, it.item_id, str(text), exact=False)
 
@@ -60,7 +61,8 @@ def build_decontam_index(cfg: DecontamConfig, path: str | Path) -> dict:
             per_bench[it.benchmark] += 1
             yield it
 
-    index = build_index(item_texts(counted(benchmark_items(cfg))), n=cfg.ngram, min_ngram=cfg.min_ngram)
+    index = build_index(item_texts(counted(benchmark_items(cfg)), cfg.index_solutions), n=cfg.ngram,
+                        min_ngram=cfg.min_ngram, min_chars=cfg.min_chars)
     with atomic_path(path) as tmp:
         index.save(tmp)
     return {"items": dict(per_bench), "ngrams": int(len(index.hashes)),

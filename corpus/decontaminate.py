@@ -1,17 +1,33 @@
-"""Benchmark decontamination with hashed n-grams, vectorised in numpy (no per-n-gram Python objects).
+"""Benchmark decontamination with hashed n-grams of words, vectorised in numpy (no per-n-gram Python objects).
 
-Normalisation rule (one rule for benchmark texts and documents):
-  1. Unicode NFKC, then lower-case.
-  2. Tokens: a maximal run of alphanumeric characters (`str.isalnum`) is one token; every CJK
+Public entry points (used by the corpus stage and by SFT data building):
+  build_index(BenchmarkText items) -> NGramIndex;  find_contamination(texts, index) -> [Match]
+  (which texts hold a benchmark n-gram, and which); NGramIndex.save / NGramIndex.load.
+
+Why words: with every LaTeX symbol and digit a token, a 10-gram was ~20 characters
+(`a^3-b^3=(a-b)(a^2+ab+b`, a list of odd numbers, a times table) and real math pages with a common
+identity were removed. The paper matches 10-grams of text; so here a formula or a number run is
+one bounded token, and a match must also span `min_chars` characters.
+
+Normalisation rule (one rule for benchmark texts and documents; `bound_tokens` does steps 1-4):
+  1. Unicode NFKC, then lower-case; \\(T\\) -> $T$ and \\[T\\] -> $$T$$.
+  2. A formula, `$$T$$` or `$T$` (pandoc's rule: the opening `$` has a non-space on its right, the
+     closing one a non-space on its left and no digit after it, so `$5 and $10` is no formula), becomes
+     one token: `fx` + 12 letters from blake2b(T without whitespace and spacing commands), the same for
+     `$T$` and `$$T$$`.
+  3. A number run outside formulas and words (digits separated by anything but letters, e.g.
+     `1, 3, 5, 7`, `3 × 4 = 12`, `1 2 … 10`) becomes one token: `nm` + its digit groups joined by `d`.
+  4. Tokens: a maximal run of alphanumeric characters (`str.isalnum`) is one token; every CJK
      character (Han, kana, Hangul syllables: see CJK_RANGES) is a token on its own, since Chinese
-     has no spaces; everything else (punctuation, whitespace, LaTeX backslashes and braces, `$`)
-     only separates tokens. So "Let $x^2$ be" -> [let, x, 2, be]; "求函数" -> [求, 函, 数].
+     has no spaces; everything else (punctuation, whitespace) only separates tokens.
+     So "Let $x^2$ be 1, 2, 3" -> [let, fx…, be, nm1d2d3]; "求函数" -> [求, 函, 数].
 Matching rule:
-  - a document is contaminated when it contains any n-gram (n = 10 tokens) of a benchmark text
-    (question, answer or solution);
-  - a benchmark question of 3..9 tokens is matched exactly: the document contains its whole token
-    sequence. Shorter questions, and short answers (e.g. "\\frac{1}{2}" = [frac, 1, 2]), are not
-    used on their own: they would remove most math pages.
+  - a document is contaminated when it contains an n-gram (n = 10 tokens) of a benchmark text
+    (question; answer; solution only when indexed) whose span in the normalised document is at
+    least `min_chars` characters (a formula token counts 14, a CJK character CJK_CHAR_WIDTH);
+  - a benchmark question of min_ngram..n-1 tokens is matched exactly: the document contains its
+    whole token sequence, spanning at least `min_chars` // 2 characters. Shorter questions, and short
+    answers, are not used on their own: they would remove most math pages.
 Hashing: characters -> 64-bit polynomial hash per token (prefix sums with the modular inverse of an
 odd base, so a whole batch is hashed with cumsum), mixed by splitmix64; tokens -> 64-bit
 polynomial hash per n-gram the same way. A sorted index + searchsorted answers membership for all
@@ -20,6 +36,8 @@ n-grams of a batch of documents at once. A false match needs a 64-bit collision 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +47,39 @@ import numpy as np
 CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
               (0x20000, 0x2FFFF))
 SEP, WORD, CJK = 0, 1, 2
+CJK_CHAR_WIDTH = 5  # for min_chars, a CJK character counts as much as an English word with its space
 CHAR_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15)
 _CLASS_TABLE: np.ndarray | None = None
 
 
+FORMULA_RE = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$]{0,2000}?\S)\$(?!\d)", re.S)
+NUMBER_RUN_RE = re.compile(r"(?<!\w)\d+(?:[^\w$]+\d+)*(?!\w)")  # not inside a word like x2 or 3本
+HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
+TEX_SPACING_RE = re.compile(r"\s+|\\[,;:! ]|\\(?:left|right)\b")
+DIGITS_RE = re.compile(r"\d+")
+
+
 def normalize_text(text: str) -> str:
     """NFKC (a no-op on ASCII, so skipped there), then lower-case."""
     return (text if text.isascii() else unicodedata.normalize("NFKC", text)).lower()
+
+
+def formula_token(tex: str) -> str:
+    """`fx` + 12 letters (hex digits spelled a-p, so no number run forms inside) naming a formula by its
+    TeX, whitespace and spacing commands ignored."""
+    digest = hashlib.blake2b(TEX_SPACING_RE.sub("", tex).encode(), digest_size=6).hexdigest()
+    return " fx" + digest.translate(HEX_TO_LETTERS) + " "
+
+
+def bound_tokens(text: str) -> str:
+    """Steps 1-3 of the normalisation rule: the text with each formula and number run as one word."""
+    from corpus.extract import normalize_delimiters
+
+    text = normalize_delimiters(normalize_text(text))
+    if "$" in text:
+        text = FORMULA_RE.sub(lambda m: formula_token(m.group(1) if m.group(1) is not None else m.group(2)), text)
+    return NUMBER_RUN_RE.sub(lambda m: "nm" + "d".join(DIGITS_RE.findall(m.group(0))), text)
 
 
 def is_cjk(ch: str) -> bool:
@@ -120,6 +163,7 @@ class Tokens:
     starts: np.ndarray  # char offset in `joined`
     ends: np.ndarray
     owner: np.ndarray  # index of the text each token belongs to
+    cjk: np.ndarray  # bool: the token is one CJK character
     joined: str
     _prefix: np.ndarray | None = None
 
@@ -131,7 +175,7 @@ class Tokens:
 
 def tokenize_batch(texts: Sequence[str]) -> Tokens:
     """Normalise and tokenise texts (one vectorised pass over their concatenation)."""
-    normed = [normalize_text(t) for t in texts]
+    normed = [bound_tokens(t) for t in texts]
     joined = "\n".join(normed)
     codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     cls = _class_table()[codes]
@@ -144,7 +188,7 @@ def tokenize_batch(texts: Sequence[str]) -> Tokens:
         hashes = _mix(_span_hashes(_prefix(codes.astype(np.uint64) + np.uint64(1), CHAR_BASE), starts, ends, CHAR_BASE))
     text_starts = np.cumsum([0] + [len(t) + 1 for t in normed[:-1]]) if normed else np.zeros(0, dtype=np.int64)
     owner = np.searchsorted(text_starts, starts, side="right") - 1
-    return Tokens(hashes, starts, ends, owner.astype(np.int64), joined)
+    return Tokens(hashes, starts, ends, owner.astype(np.int64), cls[starts] == CJK, joined)
 
 
 def ngram_hashes(tokens: Tokens, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +219,7 @@ class NGramIndex:
     item: np.ndarray  # int64 index into `items`, parallel to `hashes`
     exact: dict[int, tuple[np.ndarray, np.ndarray]]  # length L -> (sorted hashes, items) of short questions
     items: list[tuple[str, str]]
+    min_chars: int = 0  # a match must span this many characters of the normalised document (exact: half)
     _presence: dict[int, np.ndarray] = field(default_factory=dict)
 
     def tables(self) -> list[tuple[int, np.ndarray, np.ndarray, str]]:
@@ -188,7 +233,7 @@ class NGramIndex:
         return self._presence[n]
 
     def save(self, path) -> None:
-        arrays = {"hashes": self.hashes, "item": self.item, "n": np.array(self.n),
+        arrays = {"hashes": self.hashes, "item": self.item, "n": np.array(self.n), "min_chars": np.array(self.min_chars),
                   "bench": np.array([b for b, _ in self.items], dtype=object),
                   "item_id": np.array([i for _, i in self.items], dtype=object)}
         for length, (h, it) in self.exact.items():
@@ -201,7 +246,7 @@ class NGramIndex:
         z = np.load(path, allow_pickle=True)
         exact = {int(k.split("_")[1]): (z[k], z[k[:-1] + "i"]) for k in z.files if k.startswith("exact_") and k.endswith("_h")}
         items = list(zip(z["bench"].tolist(), z["item_id"].tolist(), strict=True))
-        return cls(int(z["n"]), z["hashes"], z["item"], exact, items)
+        return cls(int(z["n"]), z["hashes"], z["item"], exact, items, int(z["min_chars"]) if "min_chars" in z.files else 0)
 
 
 def _sorted_unique(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +256,8 @@ def _sorted_unique(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, n
     return hashes[keep], items[keep]
 
 
-def build_index(texts: Iterable[BenchmarkText], n: int = 10, min_ngram: int = 3, batch: int = 4096) -> NGramIndex:
+def build_index(texts: Iterable[BenchmarkText], n: int = 10, min_ngram: int = 3, batch: int = 4096,
+                min_chars: int = 0) -> NGramIndex:
     """Index every n-gram of every benchmark text, and the whole token sequence of short questions."""
     items: list[tuple[str, str]] = []
     item_of: dict[tuple[str, str], int] = {}
@@ -249,7 +295,7 @@ def build_index(texts: Iterable[BenchmarkText], n: int = 10, min_ngram: int = 3,
                                   np.concatenate(long_i or [np.zeros(0, np.int64)]))
     exact = {length: _sorted_unique(np.array(h, dtype=np.uint64), np.array(i, dtype=np.int64))
              for length, (h, i) in short.items()}
-    return NGramIndex(n, hashes, item, exact, items)
+    return NGramIndex(n, hashes, item, exact, items, min_chars)
 
 
 @dataclass
@@ -284,6 +330,14 @@ def _lookup(sorted_hashes: np.ndarray, presence: np.ndarray, query: np.ndarray) 
     return cand[hit], pos[hit]
 
 
+def span_widths(toks: Tokens, last: np.ndarray, n: int) -> np.ndarray:
+    """Width of the n-gram ending at each token of `last`: its characters, a CJK character counting
+    CJK_CHAR_WIDTH (ten Chinese characters say about as much as ten English words)."""
+    cjk_before = np.r_[0, np.cumsum(toks.cjk)]
+    n_cjk = cjk_before[last + 1] - cjk_before[last - n + 1]
+    return toks.ends[last] - toks.starts[last - n + 1] + (CJK_CHAR_WIDTH - 1) * n_cjk
+
+
 def find_contamination(texts: Sequence[str], index: NGramIndex) -> list[Match]:
     """The first match (leftmost n-gram, then exact questions by length) of each contaminated text."""
     toks = tokenize_batch(texts)
@@ -291,6 +345,8 @@ def find_contamination(texts: Sequence[str], index: NGramIndex) -> list[Match]:
     for n, table, items, kind in index.tables():
         hashes, last = ngram_hashes(toks, n)
         hits, pos = _lookup(table, index.presence(n), hashes)
+        wide = span_widths(toks, last[hits], n) >= (index.min_chars if kind == "ngram" else index.min_chars // 2)
+        hits, pos = hits[wide], pos[wide]
         for k, p in zip(hits.tolist(), pos.tolist(), strict=True):
             doc = int(toks.owner[last[k]])
             if doc not in found:

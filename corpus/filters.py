@@ -4,8 +4,12 @@ Language id is script-based, not fastText's lid model: datatrove's `LanguageFilt
 `lid.176.bin` from the Hugging Face hub at run time, which this project does not allow (offline
 runs, no run-time downloads). The corpus is English and Chinese, which scripts separate well:
 
-  formulas ($…$) are removed first; han = CJK ideographs, latin = ASCII letters;
-  zh    if han / (han + latin) >= 0.2
+  formulas ($…$) are removed first; han = CJK ideographs, kana = hiragana + katakana,
+  hangul = Korean syllables and jamo, latin = ASCII letters;  cjk = han + kana + hangul
+  ja    if kana / cjk >= 0.05 and cjk / (cjk + latin) >= 0.2   (Japanese mixes kana into kanji;
+        Chinese has none, so a kana share, not the ideographs, tells them apart)
+  ko    elif hangul / cjk >= 0.5 and cjk / (cjk + latin) >= 0.2
+  zh    elif han / (han + latin) >= 0.2
   en    elif latin > 0 and the share of words that are common English function words >= 0.08
   other otherwise
 """
@@ -20,6 +24,8 @@ from corpus.config import ExtractConfig
 
 MATH_SPAN_RE = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+KANA_RE = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9d]")
+HANGUL_RE = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 LATIN_RE = re.compile(r"[A-Za-z]")
 WORD_RE = re.compile(r"[A-Za-z]+")
 EN_FUNCTION_WORDS = frozenset(
@@ -29,10 +35,18 @@ SAMPLE_CHARS = 4000  # enough text to decide; keeps the detector O(1) on huge pa
 
 
 def detect_language(text: str) -> str:
-    """"en", "zh" or "other" by script counts (rule in the module docstring)."""
+    """"en", "zh", "ja", "ko" or "other" by script counts (rule in the module docstring)."""
     sample = MATH_SPAN_RE.sub(" ", text[:SAMPLE_CHARS])
     han = len(HAN_RE.findall(sample))
+    kana = len(KANA_RE.findall(sample))
+    hangul = len(HANGUL_RE.findall(sample))
     latin = len(LATIN_RE.findall(sample))
+    cjk = han + kana + hangul
+    if cjk and cjk / (cjk + latin) >= 0.2:
+        if kana / cjk >= 0.05:
+            return "ja"
+        if hangul / cjk >= 0.5:
+            return "ko"
     if han and han / (han + latin) >= 0.2:
         return "zh"
     if latin:
@@ -76,7 +90,8 @@ class QualityFilter(BaseFilter):
     def filter(self, doc):
         if len(doc.text) < self.cfg.min_chars:
             return False, "too_short"
-        if doc.metadata.get("boilerplate_ratio", 0.0) > self.cfg.max_boilerplate_ratio:
+        ratio = doc.metadata.get("boilerplate_ratio")
+        if ratio is not None and ratio > self.cfg.max_boilerplate_ratio:
             return False, "boilerplate"
         if alpha_ratio(doc.text) < self.cfg.min_alpha_ratio:
             return False, "low_alpha"

@@ -94,7 +94,7 @@ def extract_pipeline(cfg: CorpusRunConfig, paths: RunPaths) -> list:
     from corpus.filters import LanguageTagFilter, QualityFilter
     from corpus.read import make_reader
 
-    return [make_reader(cfg.read), MathExtractor(),
+    return [make_reader(cfg.read), MathExtractor(boilerplate=cfg.extract.max_boilerplate_ratio < 1.0),
             LanguageTagFilter(cfg.extract.languages, exclusion_writer=dropped_writer(cfg, paths, "language")),
             QualityFilter(cfg.extract, exclusion_writer=dropped_writer(cfg, paths, "quality")),
             AtomicParquetWriter(str(paths.extracted), EXTRACTED_SCHEMA, extracted_row)]

@@ -3,8 +3,11 @@
 Why not datatrove's `WarcReader`: it needs cchardet + libmagic, stops the whole task on a truncated
 gzip member, and drops bad records without saying why. This reader keeps its interface (a
 `BaseDiskReader`: local paths, globs, s3:// through fsspec, sharding by rank) and counts each skip
-under `skipped_<reason>` in the datatrove stats: non_http, http_status, empty_body, binary,
-too_large, undecodable, truncated_gzip.
+under `skipped_<reason>` in the datatrove stats: non_http, http_status, non_html, empty_body, binary,
+too_large, undecodable, bad_url (a target URI `urlsplit` rejects), truncated_record (a record whose
+body ends before its Content-Length, e.g. a gzip member cut short), truncated_gzip (the file ends in
+a broken gzip member or bytes that are not a record; reading stops there). Compressed (`.warc.gz`)
+and uncompressed (`.warc`, `.arc`) files are read alike.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from corpus.config import ReadConfig
 
 CHARSET_RE = re.compile(rb"charset=[\"']?([A-Za-z0-9_\-]+)", re.I)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+_BROKEN = object()  # _next_record's answer for a record that cannot be parsed
 
 
 def domain_of(url: str) -> str:
-    """Host of a URL, lower-cased, without a leading `www.` (the paper's "base URL")."""
+    """Host of a URL, lower-cased, without a leading `www.` (the paper's "base URL"); raises ValueError
+    for URLs `urlsplit` rejects (e.g. `http://[bad`)."""
     host = urlsplit(url).hostname or ""
     return host[4:] if host.startswith("www.") else host
 
@@ -81,31 +86,47 @@ class WarcRecordReader(BaseDiskReader):
 
     def read_file(self, filepath: str):
         from warcio.archiveiterator import ArchiveIterator
-        from warcio.exceptions import ArchiveLoadFailed
 
         # compression=None: warcio reads the gzip members itself, so offsets are Common Crawl's (compressed)
         with self.data_folder.open(filepath, "rb", compression=None) as f:
             it = ArchiveIterator(f)
             end = 0
-            try:
-                for record in it:
-                    data = self._process(record, filepath)
-                    offset = it.get_record_offset()  # after the body was read (it reads to the record's end)
-                    end = offset + it.get_record_length()
-                    if data is None:
-                        continue
-                    data["source_offset"] = offset
-                    doc = self.get_document_from_dict(data, filepath, offset)
-                    if doc is not None:
-                        yield doc
-            except (EOFError, OSError, zlib.error, ArchiveLoadFailed, ValueError) as exc:
-                self.stat_update("skipped_truncated_gzip")
-                self._log_truncation(filepath, exc)
-                return
-        if end < self.data_folder.size(filepath):
-            # warcio ends quietly at a gzip member cut short; the bytes after the last whole record tell
+            while (record := self._next_record(it, filepath)) not in (None, _BROKEN):
+                data = self._process(record, filepath)
+                offset = it.get_record_offset()  # after the body was read (it reads to the record's end)
+                end = offset + it.get_record_length()
+                if data is None:
+                    continue
+                data["source_offset"] = offset
+                doc = self.get_document_from_dict(data, filepath, offset)
+                if doc is not None:
+                    yield doc
+            if record is None:
+                self._check_tail(f, filepath, end)
+
+    def _next_record(self, it, filepath: str):
+        """The next record, None at the end of the file, _BROKEN at a record that cannot be parsed (counted)."""
+        from warcio.exceptions import ArchiveLoadFailed
+
+        try:
+            return next(it, None)
+        except (EOFError, OSError, zlib.error, ArchiveLoadFailed, ValueError) as exc:
             self.stat_update("skipped_truncated_gzip")
-            self._log_truncation(filepath, EOFError(f"{self.data_folder.size(filepath) - end} trailing bytes"))
+            self._log_truncation(filepath, exc)
+            return _BROKEN
+
+    def _check_tail(self, f, filepath: str, end: int) -> None:
+        """warcio ends quietly at a gzip member cut short: bytes after the last whole record tell. An
+        uncompressed file ends with the last record's CRLF CRLF, which its record length leaves out."""
+        size = self.data_folder.size(filepath)
+        if end >= size:
+            return
+        if size - end <= 64:
+            f.seek(end)
+            if not f.read().strip():
+                return
+        self.stat_update("skipped_truncated_gzip")
+        self._log_truncation(filepath, EOFError(f"{size - end} trailing bytes"))
 
     def _log_truncation(self, filepath: str, exc: Exception) -> None:
         from datatrove.utils.logging import logger
@@ -135,6 +156,8 @@ class WarcRecordReader(BaseDiskReader):
         body = _read_capped(record.content_stream(), self.max_bytes)
         if body is None:
             return self._skip("too_large")
+        if getattr(record.raw_stream, "limit", 0) > 0:  # the stream ended before the record's Content-Length
+            return self._skip("truncated_record")
         if not body.strip():
             return self._skip("empty_body")
         text, encoding = decode_body(body, declared)
@@ -142,10 +165,18 @@ class WarcRecordReader(BaseDiskReader):
             return self._skip(encoding)
         if declared and encoding != declared.lower():
             self.stat_update("recovered_encoding")
-        url = record.rec_headers.get_header("WARC-Target-URI") or ""
-        return {"text": text, "id": record.rec_headers.get_header("WARC-Record-ID"), "url": url,
-                "domain": domain_of(url), "date": record.rec_headers.get_header("WARC-Date"),
+        headers = record.rec_headers  # WARC headers, or an ARC record's uri / archive-date fields
+        url = headers.get_header("WARC-Target-URI") or headers.get_header("uri") or ""
+        try:
+            domain = domain_of(url)
+        except ValueError:
+            return self._skip("bad_url")
+        data = {"text": text, "url": url, "domain": domain,
+                "date": headers.get_header("WARC-Date") or headers.get_header("archive-date"),
                 "source_file": self.data_folder.resolve_paths(filepath), "content_format": fmt, "encoding": encoding}
+        if headers.get_header("WARC-Record-ID"):  # ARC records have none: datatrove names them <file>/<offset>
+            data["id"] = headers.get_header("WARC-Record-ID")
+        return data
 
 
 def make_reader(cfg: ReadConfig):

@@ -8,29 +8,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from corpus.decontaminate import CJK, WORD, BenchmarkText, char_class, normalize_text
+from corpus.decontaminate import CJK, CJK_CHAR_WIDTH, WORD, BenchmarkText, bound_tokens, char_class
 
 
-def ref_tokens(text: str) -> list[str]:
-    """Character by character: alnum runs are tokens, each CJK character is a token, the rest separates."""
-    tokens, cur = [], []
-    for ch in normalize_text(text):
+def ref_token_spans(text: str) -> list[tuple[str, int, int]]:
+    """Character by character over the bounded text (formulas and number runs already one word each):
+    alnum runs are tokens, each CJK character is a token, the rest separates. (token, start, end)."""
+    tokens, start = [], None
+    chars = bound_tokens(text)
+    for i, ch in enumerate(chars + " "):
         cls = char_class(ch)
         if cls == WORD:
-            cur.append(ch)
+            start = i if start is None else start
             continue
-        if cur:
-            tokens.append("".join(cur))
-            cur = []
+        if start is not None:
+            tokens.append((chars[start:i], start, i))
+            start = None
         if cls == CJK:
-            tokens.append(ch)
-    if cur:
-        tokens.append("".join(cur))
+            tokens.append((ch, i, i + 1))
     return tokens
 
 
-def ref_contaminated(docs: Sequence[str], bench: Sequence[BenchmarkText], n: int = 10, min_n: int = 3) -> list[bool]:
-    """Per document: does it hold an n-gram of a benchmark text, or a short question's whole token sequence?"""
+def ref_tokens(text: str) -> list[str]:
+    return [t for t, _, _ in ref_token_spans(text)]
+
+
+def _width(spans: list[tuple[str, int, int]], i: int, k: int) -> int:
+    """Characters from token i to token i+k-1, each CJK character counting CJK_CHAR_WIDTH."""
+    n_cjk = sum(1 for tok, _, _ in spans[i:i + k] if char_class(tok[0]) == CJK)
+    return spans[i + k - 1][2] - spans[i][1] + (CJK_CHAR_WIDTH - 1) * n_cjk
+
+
+def ref_contaminated(docs: Sequence[str], bench: Sequence[BenchmarkText], n: int = 10, min_n: int = 3,
+                     min_chars: int = 0) -> list[bool]:
+    """Per document: does it hold an n-gram of a benchmark text spanning >= min_chars characters, or a
+    short question's whole token sequence spanning >= min_chars // 2? (A CJK character counts CJK_CHAR_WIDTH.)"""
     grams, shorts = set(), []
     for b in bench:
         t = ref_tokens(b.text)
@@ -39,8 +51,11 @@ def ref_contaminated(docs: Sequence[str], bench: Sequence[BenchmarkText], n: int
             shorts.append(tuple(t))
     out = []
     for d in docs:
-        t = ref_tokens(d)
-        hit = any(tuple(t[i:i + n]) in grams for i in range(len(t) - n + 1))
-        hit = hit or any(tuple(t[i:i + len(s)]) == s for s in shorts for i in range(len(t) - len(s) + 1))
+        spans = ref_token_spans(d)
+        t = [tok for tok, _, _ in spans]
+
+        hit = any(tuple(t[i:i + n]) in grams and _width(spans, i, n) >= min_chars for i in range(len(t) - n + 1))
+        hit = hit or any(tuple(t[i:i + len(s)]) == s and _width(spans, i, len(s)) >= min_chars // 2
+                         for s in shorts for i in range(len(t) - len(s) + 1))
         out.append(hit)
     return out

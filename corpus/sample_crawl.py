@@ -1,4 +1,13 @@
-"""`mathforge corpus make-sample`: a deterministic, seeded synthetic crawl as WARC.gz shards.
+"""`mathforge corpus make-sample`: a deterministic, seeded sample crawl as WARC.gz shards, with known truth.
+
+Page text: with `sample.text_root` (a folder laid out like shared/data) the pages are built from
+real text (corpus.real_sources, corpus.sample_real): real MATH / GSM8K / Ape210K problems with their
+solutions, every formula rendered in one of REAL_MARKUPS, on math sites (MATH_SITES, ZH_MATH_SITES);
+WikiText-2 sections and paragraphs of real non-math pages (some pages verbatim) on news/shop/forum
+and wiki sites. Without it (fresh clone, CI) the generated template text of corpus.sample_pages is
+used and the log says so. Either way `truth/` says, per URL, whether the page is math, its kind,
+language, markup, and formulas as LaTeX; URLs are drawn from the site templates below, so a math
+page's domain and path are recognisable (math.stackexchange.com/questions/..., forum.X.com/t/mathematics/...).
 
 Writes, under `output_dir`:
   crawl/shard-NNNNN.warc.gz   HTTP response records (plus broken records when `faults`)
@@ -26,7 +35,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from corpus.config import SampleConfig
+from corpus.real_sources import RealText, load_real_text
 from corpus.sample_pages import CONTAMINATION_PROBLEMS, MARKUPS, TOPIC_EN, Page, math_page, topic_page
+from corpus.sample_real import REAL_MARKUPS, prose_page, real_math_page
 from mathforge.io import atomic_path, atomic_write_text
 from mathforge.log import get_logger, progress
 
@@ -46,6 +57,7 @@ TOPIC_SITES = {
     "sport": ("sports.{u}.com", "/football/{s}"), "shop": ("shop.{u}.com", "/product/{i}"),
     "forum": ("forum.{u}.com", "/t/cars/{i}"),
 }
+WIKI_SITE = ("en.{u}pedia.org", "/wiki/{s}")
 SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "de", "ba", "zu", "po"]
 WARC_DATE = "2024-02-01T00:00:00Z"
 
@@ -61,14 +73,19 @@ def _url(rng: random.Random, site: tuple[str, str]) -> str:
     return "https://" + domain.format(**fill) + path.format(**fill)
 
 
-def generate_page(rng: random.Random, cfg: SampleConfig, recent: list[Page]) -> Page:
-    """Draw one page: math (any markup, EN or ZH), non-math topic, boilerplate-heavy, or a near-duplicate."""
+def near_duplicate(rng: random.Random, src: Page) -> Page:
+    tail = f" (updated {rng.randint(1, 28)} March)"
+    return Page(src.url + f"?ref={rng.randint(1, 999)}", src.kind, src.is_math, src.lang, src.markup,
+                src.html.replace("</article>", f"<p>{tail}</p></article>"), src.text + "\n" + tail.strip(),
+                src.formulas)
+
+
+def generate_page(rng: random.Random, cfg: SampleConfig, recent: list[Page], real: RealText | None = None) -> Page:
+    """Draw one page: math (any markup, EN or ZH), non-math, boilerplate-heavy, or a near-duplicate."""
     if recent and rng.random() < cfg.near_duplicate_fraction:
-        src = rng.choice(recent)
-        tail = f" (updated {rng.randint(1, 28)} March)"
-        return Page(src.url + f"?ref={rng.randint(1, 999)}", src.kind, src.is_math, src.lang, src.markup,
-                    src.html.replace("</article>", f"<p>{tail}</p></article>"), src.text + "\n" + tail.strip(),
-                    src.formulas)
+        return near_duplicate(rng, rng.choice(recent))
+    if real is not None:
+        return real_text_page(rng, cfg, real)
     zh = rng.random() < cfg.zh_fraction
     if rng.random() < cfg.math_fraction:
         if zh:
@@ -82,6 +99,33 @@ def generate_page(rng: random.Random, cfg: SampleConfig, recent: list[Page]) -> 
         return topic_page(rng, _url(rng, TOPIC_SITES[topic]), "zh" if zh else "en", topic, boilerplate_heavy=True)
     topic = rng.choice(["news", "recipe", "sport"] if zh else list(TOPIC_EN))
     return topic_page(rng, _url(rng, TOPIC_SITES[topic]), "zh" if zh else "en", topic)
+
+
+def real_text_page(rng: random.Random, cfg: SampleConfig, real: RealText) -> Page:
+    """A page from real text: a real problem + solution (math_fraction of pages), else real prose."""
+    zh = rng.random() < cfg.zh_fraction
+    if rng.random() < cfg.math_fraction:
+        item = rng.choice(real.zh_math if zh else real.en_math)
+        extra = ""
+        if not zh and rng.random() < cfg.contaminated_fraction / cfg.math_fraction:
+            extra = rng.choice(CONTAMINATION_PROBLEMS[:3])[1]
+        site = rng.choice(ZH_MATH_SITES if zh else MATH_SITES)
+        return real_math_page(rng, _url(rng, site), item, rng.choice(REAL_MARKUPS), extra)
+    roll = rng.random()
+    if zh or roll < 0.45:
+        pages = real.zh_pages if zh and real.zh_pages else real.web_pages
+        lang, page_html, paras = rng.choice(pages)
+        url = _url(rng, TOPIC_SITES[rng.choice(list(TOPIC_SITES))])
+        if roll < 0.05:  # a real page as it was saved
+            return Page(url, "web", False, lang, "none", page_html, "\n".join(paras))
+        start = rng.randrange(len(paras))
+        chunk = paras[start:start + rng.randint(3, 8)]
+        return prose_page(rng, url, "web", lang, chunk[0][:80], chunk[1:] or chunk)
+    title, paras = rng.choice(real.wiki)
+    if roll < 0.52:
+        return prose_page(rng, _url(rng, TOPIC_SITES[rng.choice(list(TOPIC_SITES))]), "wiki", "en", title, paras[:1],
+                          boilerplate_heavy=True)
+    return prose_page(rng, _url(rng, WIKI_SITE), "wiki", "en", title, paras[:8])
 
 
 def _record_id(shard: int, n: int) -> str:
@@ -135,10 +179,16 @@ TRUTH_SCHEMA = pa.schema([("url", pa.string()), ("is_math", pa.bool_()), ("kind"
                           ("text", pa.string())])
 
 
+def real_text(cfg: SampleConfig) -> RealText | None:
+    """The real text under `cfg.text_root`, or None (generated template text) when unset or absent."""
+    return load_real_text(str(cfg.text_root)) if cfg.text_root else None
+
+
 def write_shard(cfg: SampleConfig, shard: int, pages: int) -> int:
     """crawl/shard-N.warc.gz with `pages` content pages (+ broken records; the last shard ends truncated)
     and truth/shard-N.parquet; returns the number of math pages."""
     out = Path(cfg.output_dir)
+    real = real_text(cfg)
     rng = random.Random(f"{cfg.seed}/{shard}")
     truth: list[dict] = []
     recent: list[Page] = []
@@ -150,7 +200,7 @@ def write_shard(cfg: SampleConfig, shard: int, pages: int) -> int:
             for i in range(pages):
                 if i == fault_at:
                     n += _write_faults(writer, rng, shard, cfg, n)
-                page = generate_page(rng, cfg, recent)
+                page = generate_page(rng, cfg, recent, real)
                 recent = (recent + [page])[-20:]
                 _write_response(writer, page.url, _record_id(shard, n), page.html.encode("utf-8"),
                                 "text/html; charset=utf-8")
@@ -170,12 +220,20 @@ def write_shard(cfg: SampleConfig, shard: int, pages: int) -> int:
 
 
 def seed_rows(cfg: SampleConfig) -> Iterator[dict]:
-    """"OpenWebMath-like" positives: clean math text from the same generator, separate random stream."""
+    """"OpenWebMath-like" positives: clean math text (real seed items, disjoint from the crawl's, or
+    generated), from a separate random stream."""
     rng = random.Random(f"{cfg.seed}/seed")
+    real = real_text(cfg)
+    pools = {zh: real.seed_items(zh) for zh in (False, True)} if real is not None else {}
+    site = ("openwebmath.seed.org", "/doc/{i}")
     for _ in range(cfg.seed_pages):
         zh = rng.random() < cfg.zh_fraction
+        if real is not None:
+            item = rng.choice(pools[zh])
+            page = real_math_page(rng, _url(rng, site), item, "dollar")
+            yield {"url": page.url, "text": page.text}
+            continue
         markup = rng.choice(MARKUPS)
-        site = ("openwebmath.seed.org", "/doc/{i}")
         page = math_page(rng, _url(rng, site), "zh" if zh else "en", markup if not zh or markup != "none" else "dollar")
         yield {"url": page.url, "text": page.text}
 
@@ -196,6 +254,10 @@ def write_seed(cfg: SampleConfig, batch: int = 10_000) -> None:
 def make_sample(cfg: SampleConfig) -> dict:
     """Write the whole sample (crawl, truth, seed, sample benchmark), shards in `cfg.workers` processes."""
     out = Path(cfg.output_dir)
+    if cfg.text_root and real_text(cfg) is None:
+        log.warning("sample.text_root=%s: no train/ + web/ data there; pages use generated template text", cfg.text_root)
+    elif not cfg.text_root:
+        log.info("sample.text_root is unset: pages use generated template text")
     per_shard = [cfg.pages // cfg.shards + (1 if s < cfg.pages % cfg.shards else 0) for s in range(cfg.shards)]
     jobs = [(cfg, shard, per_shard[shard]) for shard in range(cfg.shards)]
     if cfg.workers > 1:
@@ -208,7 +270,7 @@ def make_sample(cfg: SampleConfig) -> dict:
                     for item, q, a in CONTAMINATION_PROBLEMS)
     atomic_write_text(out / "benchmark" / "sample_bench.jsonl", bench)
     summary = {"pages": cfg.pages, "math_pages": n_math, "shards": cfg.shards, "seed_pages": cfg.seed_pages,
-               "output_dir": str(out)}
+               "text": f"real ({cfg.text_root})" if real_text(cfg) else "generated templates", "output_dir": str(out)}
     atomic_write_text(out / "sample.json", json.dumps(summary, indent=2) + "\n")
     log.info("sample crawl: %s", summary)
     return summary

@@ -12,7 +12,7 @@ import html
 import random
 from dataclasses import dataclass, field
 
-from corpus.extract import MATHML_OPERATORS
+from corpus.mathml import MATHML_OPERATORS
 
 MARKUPS = ("dollar", "paren", "display_dollar", "script", "script_display", "katex", "mathml", "none")
 
@@ -184,7 +184,8 @@ class Page:
     formulas: list[str] = field(default_factory=list)
 
 
-def _wrap(title: str, body_html: str, rng: random.Random, boilerplate: int, lang: str) -> str:
+def wrap_page(title: str, body_html: str, rng: random.Random, boilerplate: int, lang: str) -> str:
+    """A full page around an article: head scripts, nav menu, `boilerplate` sidebar links, footer."""
     nav = "".join(f'<li><a href="/{w.lower().replace(" ", "-")}">{w}</a></li>' for w in rng.sample(BOILERPLATE, 6))
     foot = " | ".join(rng.sample(BOILERPLATE, 4))
     extra = "".join(f'<div class="sidebar"><a href="/p/{rng.randint(1, 9999)}">{rng.choice(BOILERPLATE)} '
@@ -219,7 +220,7 @@ def math_page(rng: random.Random, url: str, lang: str, markup: str, contaminate:
         paras_html.append(f"<p>{html.escape(problem)}</p>")
         paras_text.append(problem)
     title = ("数学问题" if lang == "zh" else "Question about ") + str(rng.randint(1, 10**6))
-    page_html = _wrap(title, "".join(paras_html), rng, rng.randint(0, 2), lang)
+    page_html = wrap_page(title, "".join(paras_html), rng, rng.randint(0, 2), lang)
     return Page(url, "math", True, lang, markup, page_html, "\n".join([title, *paras_text]), formulas)
 
 
@@ -230,6 +231,6 @@ def topic_page(rng: random.Random, url: str, lang: str, topic: str, boilerplate_
     sentences = [" ".join(rng.choices(pool, k=rng.randint(2, 4))) for _ in range(n_par)]
     title = f"{topic.title()} {rng.randint(1, 10**6)}"
     body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences)
-    page_html = _wrap(title, body, rng, 40 if boilerplate_heavy else rng.randint(0, 3), lang)
+    page_html = wrap_page(title, body, rng, 40 if boilerplate_heavy else rng.randint(0, 3), lang)
     kind = "boilerplate" if boilerplate_heavy else topic
     return Page(url, kind, False, lang, "none", page_html, "\n".join([title, *sentences]))

@@ -19,7 +19,8 @@ QUESTION = "A farmer has 17 sheep and all but 9 run away; how many sheep does th
 def bench_file(tmp_path):
     path = tmp_path / "bench" / "test.jsonl"
     path.parent.mkdir()
-    rows = [{"question": QUESTION, "answer": "9"}, {"question": "Add the two numbers", "answer": "3"}]
+    rows = [{"question": QUESTION, "answer": "9"}, {"question": "Add the two numbers, please", "answer": "3"},
+            {"question": "Add two numbers", "answer": "5"}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -39,13 +40,14 @@ def test_index_from_sources_and_filter_step(tmp_path, bench_file, source):
         cfg = DecontamConfig(hf=[HFBenchmarkConfig("farm", path="json", split="train", fmt="question_answer",
                                                    data_files=[str(bench_file)])])
     info = build_decontam_index(cfg, tmp_path / "index.npz")
-    assert info["items"] == {"farm": 2} and info["exact_questions"] == {"4": 1}
-    texts = ["Clean page about algebra and geometry.", "Quiz: " + QUESTION.upper(), "please add the two numbers!"]
+    assert info["items"] == {"farm": 3} and info["exact_questions"] == {"3": 1, "5": 1}
+    texts = ["Clean page about algebra and geometry.", "Quiz: " + QUESTION.upper(), "now add the two numbers, please!",
+             "how to add two numbers in Python"]  # a 15-character question is too common to mean a leak
     kept, step, audit = run_step(tmp_path / "index.npz", tmp_path / "audit", texts)
-    assert kept == ["d0"]
+    assert kept == ["d0", "d3"]
     assert step.stats["dropped_contaminated"].total == 2
     assert [(a["doc_id"], a["benchmark"], a["kind"]) for a in audit] == [("d1", "farm", "ngram"), ("d2", "farm", "exact")]
-    assert audit[1]["ngram"] == "add the two numbers" and audit[0]["url"] == "https://x.org/1"
+    assert audit[1]["ngram"] == "add the two numbers, please" and audit[0]["url"] == "https://x.org/1"
 
 
 def test_missing_benchmark_root_is_a_config_error(tmp_path):

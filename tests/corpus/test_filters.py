@@ -38,3 +38,27 @@ def test_quality_filter_reasons():
     assert [d.id for d in kept] == ["d"]
     for reason in ("too_short", "boilerplate", "low_alpha"):
         assert step.stats[f"dropped_{reason}"].total == 1
+
+
+def test_kana_is_japanese_and_hangul_korean():
+    assert detect_language("東京都は新しい計画を発表しました。これは市民のためのものです。") == "ja"
+    assert detect_language("カタカナだけのテキストとひらがな") == "ja"
+    assert detect_language("서울시는 새로운 교통 계획을 발표했습니다.") == "ko"
+    assert detect_language("东京都发表了新的计划，这是为了市民。") == "zh"
+
+
+def test_real_japanese_pages_are_ja_and_dropped_unless_configured(web_dir):
+    """Real Japanese pages (Yahoo! Japan news, a fable site, Ameba/livedoor/Tabelog) were tagged `zh` before."""
+    from corpus.extract import html_to_text
+    from corpus.real_sources import read_page_html, web_manifest
+
+    pages = [p for p in web_manifest(web_dir) if p.lang == "ja"]
+    zh = [p for p in web_manifest(web_dir) if p.lang == "zh"]
+    assert len(pages) >= 5 and len(zh) >= 5
+    texts = [html_to_text(read_page_html(p.path)).text for p in pages]
+    assert [detect_language(t) for t in texts] == ["ja"] * len(pages)
+    assert all(detect_language(html_to_text(read_page_html(p.path)).text) == "zh" for p in zh)
+    kept, stats = run_filter(LanguageTagFilter(["en", "zh"]), texts)
+    assert kept == [] and stats["dropped_lang_ja"].total == len(pages)
+    kept, _ = run_filter(LanguageTagFilter(["en", "zh", "ja"]), texts)
+    assert len(kept) == len(pages)

@@ -138,3 +138,44 @@ def test_remote_urls_read_like_local_paths(sample):
     assert [(d.id, d.text, d.metadata["source_offset"]) for d in remote] == [
         (d.id, d.text, d.metadata["source_offset"]) for d in local]
     assert {d.metadata["source_file"].rsplit("/", 1)[0] for d in remote} == {"memory:///cc-test/crawl"}
+
+
+@pytest.fixture(scope="module")
+def real_sample(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("real_sample")
+    cfg = SampleConfig(output_dir=out, pages=500, shards=2, seed=5, seed_pages=80, text_root=str(shared_data),
+                       huge_page_bytes=0)
+    make_sample(cfg)
+    return cfg
+
+
+def test_real_text_sample_truth(real_sample):
+    """Pages from real problems and real prose; seed items never appear in the crawl; parallel == serial."""
+    from corpus.sample_real import REAL_MARKUPS
+
+    truth = pq.read_table(real_sample.output_dir / "truth").to_pylist()
+    assert len(truth) == 500
+    assert {r["kind"] for r in truth} == {"math", "wiki", "web", "boilerplate"}
+    assert {r["markup"] for r in truth if r["is_math"]} == {*REAL_MARKUPS, "none"}  # GSM8K pages carry no formulas
+    assert {"en", "zh"} <= {r["lang"] for r in truth} and len({r["lang"] for r in truth}) > 4
+    math = [r for r in truth if r["is_math"]]
+    assert 0.2 < len(math) / len(truth) < 0.4 and sum(r["n_formulas"] for r in math) > 300
+    seed = pq.read_table(real_sample.output_dir / "seed" / "seed.parquet").column("text").to_pylist()
+    crawl_text = "\n".join(r["text"] for r in math)
+    assert len(seed) == 80 and not [s for s in seed if s.split("\n", 1)[1][:200] in crawl_text]
+
+
+def test_real_text_sample_is_deterministic(real_sample, tmp_path):
+    again = SampleConfig(**{**real_sample.__dict__, "output_dir": tmp_path, "workers": 2})
+    make_sample(again)
+    for rel in ("crawl/shard-00000.warc.gz", "crawl/shard-00001.warc.gz", "seed/seed.parquet"):
+        assert digest(real_sample.output_dir / rel) == digest(tmp_path / rel), rel
+
+
+def test_missing_text_root_falls_back_to_templates(tmp_path, caplog):
+    cfg = SampleConfig(output_dir=tmp_path, pages=20, shards=1, seed_pages=10, text_root=str(tmp_path / "absent"),
+                       faults=False)
+    with caplog.at_level("WARNING"):
+        summary = make_sample(cfg)
+    assert summary["text"] == "generated templates"
+    assert "generated template text" in caplog.text and str(tmp_path / "absent") in caplog.text

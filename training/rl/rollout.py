@@ -127,7 +127,11 @@ class VLLMRolloutEngine:
 
         self.cfg = cfg
         self.dtype = engine_dtype(cfg)
-        extra = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
+        extra: dict = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
+        if not torch.cuda.is_available():
+            # vLLM CPU: a chunked prefill discards a sampled token by rewinding the request's seeded
+            # generator (`set_offset`), which CPU generators refuse ("CPU Generator does not use offset")
+            extra["enable_chunked_prefill"] = False
         self.llm = LLM(model=str(model_dir), dtype=self.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
                        seed=cfg.seed, enable_prefix_caching=True, **extra)
         self.eos_id = self.llm.get_tokenizer().eos_token_id

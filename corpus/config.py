@@ -24,6 +24,7 @@ class SampleConfig:
     math_fraction: float = 0.3
     zh_fraction: float = 0.15
     near_duplicate_fraction: float = 0.05
+    recall_fraction: float = 0.0  # pages on the recall sites: math in a register the seed lacks (corpus.sample_recall)
     contaminated_fraction: float = 0.02  # math pages quoting a sample benchmark problem verbatim
     faults: bool = True  # add broken records (non-HTTP, binary, bad encoding, empty, huge, truncated gzip)
     huge_page_bytes: int = 50_000_000

@@ -265,6 +265,11 @@ def check_inputs(cfg: CorpusRunConfig) -> None:
         raise ConfigError(f"recall.max_rounds must be >= 1, got {cfg.recall.max_rounds}")
     if not glob.glob(cfg.seed_corpus):
         raise ConfigError(f"seed_corpus: no seed texts at {cfg.seed_corpus}")
+    if "://" not in cfg.read.input:
+        if not Path(cfg.read.input).is_dir():
+            raise ConfigError(f"read.input: folder not found: {cfg.read.input}")
+        if not any(Path(cfg.read.input).glob(cfg.read.glob)):
+            raise ConfigError(f"read.input: no {cfg.read.glob} file in {cfg.read.input}")
     if cfg.recall.annotations:
         load_annotations(cfg.recall.annotations)
 

@@ -38,6 +38,7 @@ from corpus.config import SampleConfig
 from corpus.real_sources import RealText, load_real_text
 from corpus.sample_pages import CONTAMINATION_PROBLEMS, MARKUPS, TOPIC_EN, Page, math_page, topic_page
 from corpus.sample_real import REAL_MARKUPS, prose_page, real_math_page
+from corpus.sample_recall import recall_page
 from mathforge.io import atomic_path, atomic_write_text
 from mathforge.log import get_logger, progress
 
@@ -84,6 +85,8 @@ def generate_page(rng: random.Random, cfg: SampleConfig, recent: list[Page], rea
     """Draw one page: math (any markup, EN or ZH), non-math, boilerplate-heavy, or a near-duplicate."""
     if recent and rng.random() < cfg.near_duplicate_fraction:
         return near_duplicate(rng, rng.choice(recent))
+    if cfg.recall_fraction and rng.random() < cfg.recall_fraction:  # math the first classifier misses
+        return recall_page(rng, real)
     if real is not None:
         return real_text_page(rng, cfg, real)
     zh = rng.random() < cfg.zh_fraction

@@ -49,6 +49,14 @@ corpus CONFIG="configs/tiny/corpus.toml" *OVERRIDES:
 slurm-corpus CONFIG="configs/tiny/corpus.toml" *OVERRIDES:
     {{bin}}/mathforge corpus run {{CONFIG}} executor.kind=slurm {{OVERRIDES}}
 
+# the paper's recall rounds (dedup, fastText rounds, domain statistics, URL annotation, seed growth) locally
+recall CONFIG="configs/tiny/recall.toml" *OVERRIDES:
+    {{bin}}/mathforge corpus recall {{CONFIG}} {{OVERRIDES}}
+
+# the recall rounds with every datatrove stage on Slurm (the paper config: configs/deepseekmath-7b/recall.toml)
+slurm-recall CONFIG="configs/deepseekmath-7b/recall.toml" *OVERRIDES:
+    {{bin}}/mathforge corpus recall {{CONFIG}} executor.kind=slurm {{OVERRIDES}}
+
 # --- evaluation ---
 
 # evaluate a HF checkpoint: just eval configs/tiny/eval.toml model=DIR data.root=DIR

@@ -2,11 +2,14 @@
 
 1. grading throughput: our Grader (fast path + math-verify worker pool) vs math-verify alone
    (parse + verify per pair, one process), on GSM8K + MATH-500 golds vs gold and vs perturbed gold;
-2. sandbox: programs/s of SandboxPool vs one fresh `python -c` subprocess per program (no isolation);
-3. generation: GSM8K test (first --gsm8k-limit questions) on a tiny random Llama, vLLM vs transformers;
+2. sandbox: programs/s of SandboxPool (namespaces, private root, seccomp) vs one fresh `python -c` per
+   program, without and with the same namespaces (`unshare`), and hostile answers through the Grader;
+3. generation: GSM8K test (first --gsm8k-limit questions, the paper's 8-shot prompt) on a tiny random
+   Llama, vLLM vs transformers;
 4. Maj@K over all K-subsets: the exact count (metrics.maj_at_k) vs enumerating every subset.
 
 Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation] [--only-maj]
+       [--only-sandbox]
 Needs ../shared/data/benchmarks (or MATHFORGE_SHARED); prints a table per part.
 """
 
@@ -66,24 +69,30 @@ def bench_grading(root: Path) -> None:
 
 
 def bench_sandbox(programs: int = 500) -> None:
+    from evaluation.isolation import launcher
+
     codes = [f"total = sum(range({i}))\nprint(total)" for i in range(programs)]
     with SandboxPool(SandboxConfig(workers=2)) as pool:
         start = time.perf_counter()
         results = pool.run_many(codes)
         t_pool = time.perf_counter() - start
-        isolation = pool.isolation
-    assert all(r.ok for r in results)
-    naive_n = 50
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for code in codes[:naive_n]:
-            subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp, timeout=30, check=True)
-    t_naive = time.perf_counter() - start
-    table(f"sandbox: short programs on {os.cpu_count()} cores (isolation: {isolation})", [
-        ("runner", "programs", "programs/s"),
-        ("SandboxPool, 2 servers (fork per program)", str(programs), f"{programs / t_pool:.0f}"),
-        ("fresh `python -c` per program, no limits", str(naive_n), f"{naive_n / t_naive:.0f}"),
-    ])
+        summary = pool.isolation_summary()
+        start = time.perf_counter()
+        latex = pool.to_latex_many([r.output for r in results])
+        t_latex = time.perf_counter() - start
+    assert all(r.ok for r in results) and latex == [r.output.strip() for r in results]
+    rows = [("runner", "programs", "programs/s"),
+            ("SandboxPool, 2 servers (fork per program)", str(programs), f"{programs / t_pool:.0f}"),
+            ("SandboxPool.to_latex of their outputs (fork per output)", str(programs), f"{programs / t_latex:.0f}")]
+    naive_n = 30
+    for label, prefix in (("fresh `python -c` per program, no limits", []),
+                          ("fresh `unshare ... python -c` per program (same namespaces)", launcher(os.geteuid() == 0))):
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            for code in codes[:naive_n]:
+                subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, cwd=tmp, timeout=30, check=True)
+        rows.append((label, str(naive_n), f"{naive_n / (time.perf_counter() - start):.0f}"))
+    table(f"sandbox: short programs on {os.cpu_count()} cores, uid {os.geteuid()} (isolation: {summary})", rows)
 
 
 def bench_generation(root: Path, limit: int) -> None:
@@ -103,7 +112,8 @@ def bench_generation(root: Path, limit: int) -> None:
                 continue
             _, load_s, gen_s = line[-1].split()
             rows.append((kind, str(limit), f"{float(load_s):.1f}", f"{float(gen_s):.1f}", f"{limit / float(gen_s):.1f}"))
-    table(f"generation: GSM8K test, first {limit} questions, 4-shot CoT, greedy, up to 128 new tokens, tiny Llama", rows)
+    table(f"generation: GSM8K test, first {limit} questions, the paper's 8-shot CoT, greedy, up to 128 new tokens, "
+          "tiny Llama", rows)
 
 
 def one_backend(kind: str, model: str, root: Path, limit: int) -> None:
@@ -111,11 +121,11 @@ def one_backend(kind: str, model: str, root: Path, limit: int) -> None:
     from evaluation.prompts import build_prompt, stop_sequences
 
     items = list(iter_benchmark_items(root, ["gsm8k"]))[:limit]
-    prompts = [build_prompt(i, "cot", 4) for i in items]
+    prompts = [build_prompt(i, "cot") for i in items]
     start = time.perf_counter()
     backend = make_backend(BackendConfig(kind=kind, batch_size=32), model)  # type: ignore[arg-type]
     loaded = time.perf_counter()
-    backend.generate(prompts, SamplingConfig(max_new_tokens=128), stop_sequences("cot", False))
+    backend.generate(prompts, SamplingConfig(max_new_tokens=128), stop_sequences("cot", False, items[0]))
     print(f"RESULT {loaded - start} {time.perf_counter() - loaded}", flush=True)
     backend.close()
 
@@ -161,9 +171,14 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--root")
     parser.add_argument("--only-maj", action="store_true", help="only part 4 (needs no benchmark data)")
+    parser.add_argument("--only-sandbox", action="store_true", help="only part 2 (needs no benchmark data)")
     args = parser.parse_args()
     if args.only_maj:
         bench_maj_at_k()
+        return 0
+    if args.only_sandbox:
+        print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        bench_sandbox()
         return 0
     shared = Path(os.environ.get("MATHFORGE_SHARED", REPO.parent / "shared"))
     root = Path(args.root) if args.root else shared / "data" / "benchmarks"

@@ -137,11 +137,16 @@ def fresh_scratch(size_mb: int, owner: int | None) -> None:
             os.chown(target, owner, owner)
 
 
+@cache
+def last_capability() -> int:
+    return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+
+
 def drop_privileges(uid: int | None) -> None:
     """Empty the capability bounding set, switch to `uid` (when given: the server runs as real root),
     then empty every capability set: as namespace root a program may do nothing beyond what file
     permissions allow, and nothing it could exec can regain a capability."""
-    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text()) if os.geteuid() == 0 else -1
+    last = last_capability() if os.geteuid() == 0 else -1
     for cap in range(last + 1):  # only (namespace) root holds CAP_SETPCAP and a bounding set worth emptying
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")

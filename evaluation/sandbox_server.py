@@ -38,9 +38,9 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.isolation import build_private_root, drop_privileges, fresh_scratch
+from evaluation.isolation import build_private_root, drop_privileges, fresh_scratch, last_capability
 from evaluation.programs import python_output_to_latex
-from evaluation.seccomp import install_filter, machine_arch
+from evaluation.seccomp import install_filter, machine_arch, packed_filter
 
 PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "statistics",
            "random", "re", "string", "heapq", "bisect", "operator", "json", "datetime", "typing", "traceback",
@@ -87,6 +87,9 @@ def setup_isolation(uid: int, new_root: str, checkout: str) -> tuple[Context, di
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # programs of the same uid may not ptrace or read our memory
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores default-action signals from its namespace
     ctx = Context(namespaced, uid if os.geteuid() == 0 and not user_namespace else None, machine_arch())
+    if ctx.seccomp_arch is not None:
+        packed_filter(ctx.seccomp_arch)  # built once here, not in every forked program
+    last_capability()
     active = {"user_namespace": user_namespace, **dict.fromkeys(
         ("mount_namespace", "pid_namespace", "net_namespace", "ipc_namespace", "private_root"), namespaced),
         "seccomp": ctx.seccomp_arch is not None, "no_capabilities": True, "uid_drop": ctx.uid is not None}

@@ -15,6 +15,7 @@ import ctypes
 import errno
 import platform
 import struct
+from functools import cache
 
 # struct seccomp_data: int nr; u32 arch; u64 instruction_pointer; u64 args[6]
 _NR, _ARCH, _ARG0_LOW = 0, 4, 16
@@ -72,17 +73,22 @@ def machine_arch() -> str | None:
     return arch if arch in AUDIT_ARCH else None
 
 
+@cache
+def packed_filter(arch: str) -> tuple[bytes, int]:
+    instructions = filter_program(arch)
+    return b"".join(struct.pack("=HBBI", *ins) for ins in instructions), len(instructions)
+
+
 def install_filter(arch: str) -> None:
     """Set no_new_privs and load the filter into this process (inherited by its children; irreversible)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    instructions = filter_program(arch)
-    raw = b"".join(struct.pack("=HBBI", *ins) for ins in instructions)
+    raw, count = packed_filter(arch)
     buffer = ctypes.create_string_buffer(raw, len(raw))
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    fprog = SockFprog(len(instructions), ctypes.addressof(buffer))
+    fprog = SockFprog(count, ctypes.addressof(buffer))
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:

@@ -95,7 +95,7 @@ def test_find_boxed_matches_quadratic_reference_on_random_texts() -> None:
 
 @pytest.mark.timeout(120)
 def test_hostile_program_outputs_convert_bounded() -> None:
-    cfg = SandboxConfig(workers=2, cpu_time_s=2, wall_time_s=4, memory_mb=512)
+    cfg = SandboxConfig(workers=2, cpu_time_s=2, wall_time_s=8, memory_mb=512)
     with SandboxPool(cfg) as pool:
         names = sorted(HOSTILE_OUTPUTS)
         results = pool.to_latex_many([HOSTILE_OUTPUTS[n] for n in names])

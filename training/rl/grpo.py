@@ -24,7 +24,7 @@ ratio_deviation, entropy, logprob_gap (engine vs trainer log-probabilities of th
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +132,7 @@ class GRPOStage:
     """State of the stage across steps: the engine and reward source (rank 0), the reference model, the
     current exploration stage's micro-batches."""
 
-    def __init__(self, cfg: GRPOConfig, run: loop.Run):
+    def __init__(self, cfg: GRPOConfig, run: loop.Run, make_rewards: Callable[[], RewardSource] | None = None):
         from megatron.core import parallel_state as ps
 
         self.cfg, self.run = cfg, run
@@ -152,7 +152,8 @@ class GRPOStage:
         if self.rank0:
             self.engine = VLLMRolloutEngine(cfg.rollout, str(self._engine_start_dir()))
             self.pad_id = self.engine.eos_id if self.engine.eos_id is not None else 0
-            self.rewards = RuleBasedReward(cfg.reward, cfg.grading)
+            # learned rewards (outcome/process RM, combined; issue 13) come from `make_rewards`
+            self.rewards = make_rewards() if make_rewards else RuleBasedReward(cfg.reward, cfg.grading)
         holder = [self.pad_id]
         dist.broadcast_object_list(holder, src=0)
         self.pad_id = holder[0]
@@ -250,8 +251,9 @@ class GRPOStage:
         return micro_batches(mine, mbs, step_length(samples), self.pad_id)
 
 
-def grpo(cfg: GRPOConfig) -> dict:
-    """Run (or resume) GRPO under torchrun or as one process; the summary on every rank."""
+def grpo(cfg: GRPOConfig, make_rewards: Callable[[], RewardSource] | None = None) -> dict:
+    """Run (or resume) GRPO under torchrun or as one process; the summary on every rank. `make_rewards`
+    (rank 0 calls it once) replaces the rule-based reward, e.g. by `training.rl.model_rewards` sources."""
     questions_per_step(cfg)
     if cfg.train.updates_per_exploration < 1:
         raise ConfigError("train.updates_per_exploration must be >= 1")
@@ -260,7 +262,7 @@ def grpo(cfg: GRPOConfig) -> dict:
     stages: list[GRPOStage] = []
 
     def make_stage(run: loop.Run) -> loop.Stage:
-        stage = GRPOStage(cfg, run)
+        stage = GRPOStage(cfg, run, make_rewards)
         stages.append(stage)
         return loop.Stage(name="grpo", total_steps=cfg.train.total_steps, batches=stage.batches,
                           objective=stage.objective, lr=lambda step: cfg.train.lr, before_step=stage.before_step,

@@ -246,10 +246,14 @@ def run_corpus(cfg: CorpusRunConfig) -> dict:
     metrics = train_round(positives, negatives, cfg.classifier, paths.classifier)
 
     urls, scores = ([], np.zeros(0))
-    if cfg.select.mode == "top_fraction" or cfg.ground_truth:
+    if cfg.select.mode != "threshold" or cfg.ground_truth:
         urls, scores = score_extracted(paths)
     threshold = (top_fraction_threshold(scores, cfg.select.top_fraction) if cfg.select.mode == "top_fraction"
                  else cfg.select.threshold)
+    if cfg.select.mode == "token_budget":  # corpus.selection: the top-scoring pages up to the token budget
+        from corpus.selection import threshold_for_texts
+
+        threshold = threshold_for_texts(cfg.select, scores, read_texts(paths.extracted))
     atomic_write_text(paths.selection, json.dumps({"mode": cfg.select.mode, "threshold": threshold}) + "\n")
 
     index_info = None

@@ -96,3 +96,11 @@ def select_threshold(cfg: SelectConfig, hist: ScoreHistogram) -> tuple[float, di
         return t, {"mode": "top_fraction", "top_fraction": cfg.top_fraction, "bins": hist.bins, "range": [hist.lo, hist.hi],
                    "threshold": t}
     raise ValueError(f"select.mode: unknown mode {cfg.mode!r} (threshold, top_fraction, token_budget)")
+
+
+def threshold_for_texts(cfg: SelectConfig, scores: np.ndarray, texts: list[str]) -> float:
+    """The configured mode's threshold for pages held in memory (`corpus run`; recall rounds histogram in SQL)."""
+    from corpus.schema import estimate_tokens
+
+    tokens = np.array([estimate_tokens(t) for t in texts], dtype=np.int64)
+    return select_threshold(cfg, score_histogram(scores, tokens, cfg.histogram_bins))[0]

@@ -96,3 +96,14 @@ def test_duckdb_histogram_equals_the_numpy_one(tmp_path):
     assert (got.lo, got.hi) == (want.lo, want.hi)
     assert np.array_equal(got.pages, want.pages) and np.array_equal(got.tokens, want.tokens)
     assert np.array_equal(got.min_score, want.min_score)
+
+
+def test_threshold_for_texts_counts_estimated_tokens():
+    from corpus.schema import estimate_tokens
+    from corpus.selection import threshold_for_texts
+
+    texts = ["x" * 400, "y" * 40, "z" * 4000, "w" * 400]
+    scores = np.array([0.9, 0.8, 0.3, 0.1])
+    budget = estimate_tokens(texts[0]) + estimate_tokens(texts[1])
+    assert threshold_for_texts(SelectConfig(mode="token_budget", token_budget=budget, histogram_bins=100), scores,
+                               texts) == 0.8

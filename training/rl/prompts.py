@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from evaluation.benchmarks import BenchmarkItem, load_jsonl_benchmark, parse_records
+from evaluation.benchmarks import BenchmarkError, BenchmarkItem, load_jsonl_benchmark, parse_records
 from evaluation.prompts import Style, build_prompt
 from mathforge.config import ConfigError
+from mathforge.log import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -68,10 +71,24 @@ def _source_items(source: PromptSourceConfig) -> list[BenchmarkItem]:
             files = sorted(path.rglob("*.json"))
             if not files:
                 raise ConfigError(f"prompts.sources {source.name!r}: no *.json files under {path}")
-            records = (json.loads(f.read_text(encoding="utf-8")) | {"unique_id": str(f.relative_to(path))}
-                       for f in files)
-            items += parse_records(records, source.name, source.format, source.lang, source=str(path))
+            items += _json_file_items(files, path, source)
     return items[: source.count] if source.count > 0 else items
+
+
+def _json_file_items(files: list[Path], root: Path, source: PromptSourceConfig) -> list[BenchmarkItem]:
+    """One record per file; a file without a gradable gold answer (e.g. a MATH solution with no \\boxed{})
+    is skipped, counted and logged with its name."""
+    items, skipped = [], []
+    for path in files:
+        record = json.loads(path.read_text(encoding="utf-8")) | {"unique_id": str(path.relative_to(root))}
+        try:
+            items += parse_records([record], source.name, source.format, source.lang, source=str(path))
+        except BenchmarkError as exc:
+            skipped.append(str(exc))
+    if skipped:
+        log.warning("prompts %s: skipped %d of %d files without a usable gold answer, e.g. %s", source.name,
+                    len(skipped), len(files), skipped[0])
+    return items
 
 
 def load_items(cfg: PromptsConfig) -> list[BenchmarkItem]:

@@ -96,3 +96,17 @@ train-export CONFIG *OVERRIDES:
 # our training step vs a bare megatron-core loop on the tiny model (CPU); GPU MFU: benchmarks/bench_train_gpu.py
 bench-train:
     {{bin}}/python benchmarks/bench_train.py
+
+# GRPO from an SFT/HF export (train.init_from_hf) with vLLM rollouts: NPROC=2 just grpo CONFIG parallel.tensor=2
+[positional-arguments]
+grpo CONFIG *OVERRIDES:
+    {{bin}}/python -m torch.distributed.run --standalone --nproc_per_node "${NPROC:-1}" -m training.cli grpo "$@"
+
+# GRPO on Slurm over NODES nodes (sbatch: srun + torchrun rendezvous); more sbatch flags in $SBATCH_ARGS
+[positional-arguments]
+slurm-grpo CONFIG NODES="1" *OVERRIDES:
+    sbatch --nodes "$2" ${SBATCH_ARGS:-} training/launch/grpo.sbatch "$1" "${@:3}"
+
+# one GRPO step broken down, side by side with TRL GRPOTrainer; the CPU synthetic-task experiment (before/after)
+bench-grpo:
+    {{bin}}/python benchmarks/bench_grpo.py

@@ -7,6 +7,7 @@ import json
 import os
 
 from mathforge.cli import add_config_arguments
+from training.rl.grpo_cli import add_grpo_command
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     exp.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the run's latest)")
     exp.add_argument("--out", default=None, help="output folder (default: <train.run_dir>/hf)")
     exp.set_defaults(func=run_export)
+    add_grpo_command(commands)  # grpo (training/rl/grpo_cli.py)
 
 
 def _load(args):

@@ -33,8 +33,10 @@ import torch.distributed as dist
 
 from evaluation.grading import GradingConfig
 from mathforge.config import ConfigError
+from mathforge.io import atomic_path
 from mathforge.log import get_logger
 from training import hf_checkpoint, loop
+from training.metrics import METRICS_NAME, read_metrics
 from training.model import ModelConfig, build_model
 from training.objectives import Batch
 from training.parallel import ParallelConfig
@@ -269,8 +271,34 @@ def grpo(cfg: GRPOConfig, make_rewards: Callable[[], RewardSource] | None = None
                           tokenizer_dir=cfg.train.init_from_hf)
 
     try:
-        return loop.run(cfg, make_stage)
+        summary = loop.run(cfg, make_stage)
     finally:
         for stage in stages:
             stage.close()
+    if "plot" in summary:  # rank 0 of a complete run
+        summary["grpo_plot"] = str(plot_grpo(cfg.train.run_dir / METRICS_NAME, cfg.train.run_dir / "grpo.png"))
+    return summary
+
+
+PLOTTED = ("reward_mean", "zero_variance_fraction", "kl", "entropy", "response_length", "logprob_gap")
+
+
+def plot_grpo(metrics_path: Path, png_path: Path) -> Path:
+    """The run's reward, zero-variance share, KL, entropy, response length and log-prob gap per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    for ax, key in zip(axes.flat, PLOTTED, strict=True):
+        ax.plot([r["step"] for r in records if key in r], [r[key] for r in records if key in r])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return png_path
 

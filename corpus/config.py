@@ -116,7 +116,7 @@ class DecontamConfig:
     hf: list[HFBenchmarkConfig] = field(default_factory=list)
     ngram: int = 10
     min_ngram: int = 3
-    min_chars: int = 50  # a matched n-gram must span this many characters (an exact short question: half)
+    min_chars: int = 40  # a matched n-gram must span this many characters (an exact short question: half)
     index_solutions: bool = False  # solutions share stock phrases with real math pages (measured: bench_decontam.py)
 
 

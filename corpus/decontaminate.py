@@ -15,8 +15,9 @@ Normalisation rule (one rule for benchmark texts and documents; `bound_tokens` d
      closing one a non-space on its left and no digit after it, so `$5 and $10` is no formula), becomes
      one token: `fx` + 12 letters from blake2b(T without whitespace and spacing commands), the same for
      `$T$` and `$$T$$`.
-  3. A number run outside formulas and words (digits separated by anything but letters, e.g.
-     `1, 3, 5, 7`, `3 × 4 = 12`, `1 2 … 10`) becomes one token: `nm` + its digit groups joined by `d`.
+  3. A number run outside formulas and words (digits separated by anything but letters, or by a
+     lone `x`, e.g. `1, 3, 5, 7`, `3 × 4 = 12`, `3 x 4 = 12`, `1 2 … 10`) becomes one token: `nm` + its
+     digit groups joined by `d`.
   4. Tokens: a maximal run of alphanumeric characters (`str.isalnum`) is one token; every CJK
      character (Han, kana, Hangul syllables: see CJK_RANGES) is a token on its own, since Chinese
      has no spaces; everything else (punctuation, whitespace) only separates tokens.
@@ -47,16 +48,17 @@ import numpy as np
 CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
               (0x20000, 0x2FFFF))
 SEP, WORD, CJK = 0, 1, 2
-CJK_CHAR_WIDTH = 5  # for min_chars, a CJK character counts as much as an English word with its space
+CJK_CHAR_WIDTH = 6  # for min_chars, a CJK character counts like an English word with its space (numbers between them are short)
 CHAR_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15)
 _CLASS_TABLE: np.ndarray | None = None
 
 
 FORMULA_RE = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$]{0,2000}?\S)\$(?!\d)", re.S)
-NUMBER_RUN_RE = re.compile(r"(?<!\w)\d+(?:[^\w$]+\d+)*(?!\w)")  # not inside a word like x2 or 3本
+# not inside a word like x2 or 3本; a lone `x` between numbers is the times sign (3 x 4 = 12)
+NUMBER_RUN_RE = re.compile(r"(?<!\w)\d+(?:(?:[^\w$]|\bx\b)+\d+)*(?!\w)")
 HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
-TEX_SPACING_RE = re.compile(r"\s+|\\[,;:! ]|\\(?:left|right)\b")
+TEX_SPACING_RE = re.compile(r"\s+|\\[,;:!](?![a-z])|\\(?:left|right)\b")  # whitespace, \, \; \: \! \left \right
 DIGITS_RE = re.compile(r"\d+")
 
 
@@ -68,7 +70,8 @@ def normalize_text(text: str) -> str:
 def formula_token(tex: str) -> str:
     """`fx` + 12 letters (hex digits spelled a-p, so no number run forms inside) naming a formula by its
     TeX, whitespace and spacing commands ignored."""
-    digest = hashlib.blake2b(TEX_SPACING_RE.sub("", tex).encode(), digest_size=6).hexdigest()
+    rows = tex.replace("\\\\", "\x01")  # `\\` (a new row) is not a spacing command, whatever space follows
+    digest = hashlib.blake2b(TEX_SPACING_RE.sub("", rows).encode(), digest_size=6).hexdigest()
     return " fx" + digest.translate(HEX_TO_LETTERS) + " "
 
 

@@ -76,11 +76,11 @@ def test_ten_gram_and_exact_rules_en_zh():
 
 def test_symbol_runs_no_longer_match_common_math():
     """What removed ~1 in 6 real math pages: an identity, odd numbers, a matrix, pagination, a times table
-    shared with a benchmark solution. Formulas and number runs are one token each, and a match spans 50 chars."""
+    shared with a benchmark solution. Formulas and number runs are one token each, and a match spans 40 chars."""
     solution = ("We factor $a^3-b^3=(a-b)(a^2+ab+b^2)$. The odd numbers 1, 3, 5, 7, 9, 11, 13, 15, 17, 19 sum to 100. "
                 "The matrix $\\begin{pmatrix} 1 & 2 & 3 \\\\ 4 & 5 & 6 \\\\ 7 & 8 & 9 \\end{pmatrix}$ is singular, "
                 "pages 1 2 3 4 5 6 7 8 9 10, and 3 x 1 = 3, 3 x 2 = 6, 3 x 3 = 9, 3 x 4 = 12, 3 x 5 = 15.")
-    index = build_index([BenchmarkText("math", "1", solution, False)], min_chars=50)
+    index = build_index([BenchmarkText("math", "1", solution, False)], min_chars=40)
     pages = ["Recall the identity $a^3 - b^3 = (a-b)(a^2+ab+b^2)$ from algebra class.",
              "a^3-b^3=(a-b)(a^2+ab+b^2)",
              "List: 1, 3, 5, 7, 9, 11, 13, 15, 17, 19 are odd.",
@@ -118,3 +118,29 @@ def test_real_benchmarks_find_planted_questions(benchmarks_dir):
     found = find_contamination(docs, index)
     assert [m.doc for m in found] == list(range(len(by_bench)))
     assert {index.items[m.item][0] for m in found} == set(by_bench)
+
+
+def test_real_planted_leaks_caught_and_real_pages_kept(benchmarks_dir, web_dir):
+    """Every rewrite of a real benchmark question a page makes is caught; no real page (math or not) is removed."""
+    from corpus.config import DecontamConfig
+    from corpus.decontam_step import benchmark_items, item_texts
+    from corpus.extract import html_to_text
+    from corpus.leak_variants import VARIANTS, leak_variant
+    from corpus.real_sources import read_page_html, web_manifest
+
+    items = list(benchmark_items(DecontamConfig(benchmarks_root=str(benchmarks_dir),
+                                                benchmarks=["gsm8k", "math500", "cmath", "olympiadbench"])))
+    index = build_index(item_texts(items, solutions=False), min_chars=DecontamConfig().min_chars)
+    rng = random.Random(3)
+    questions = [it.question for it in rng.sample(items, 40)]
+    docs = []
+    for q in questions:
+        for v in VARIANTS:
+            leak = leak_variant(q, v, rng)
+            page = f"<html><body><article><p>Homework help, please.</p>{leak}</article></body></html>"
+            docs.append(html_to_text(page).text if v == "html" else f"Homework help, please.\n{leak}\nThanks!")
+    found = {m.doc for m in find_contamination(docs, index)}
+    missed = [(questions[i // len(VARIANTS)][:60], VARIANTS[i % len(VARIANTS)]) for i in range(len(docs)) if i not in found]
+    assert not missed
+    pages = [html_to_text(read_page_html(p.path)).text for p in web_manifest(web_dir)]
+    assert find_contamination(pages, index) == []

@@ -143,3 +143,25 @@ def test_one_update_per_exploration_stage_never_clips_and_has_the_stated_gradien
     bump[1, 2] = 1e-6
     numeric = (loss_at(logp.detach() + bump) - loss_at(logp.detach() - bump)) / 2e-6
     assert numeric == pytest.approx(expected[1, 2].item(), rel=1e-5)
+
+
+def test_stage_turns_outcome_and_step_rewards_into_token_advantages():
+    from evaluation.benchmarks import BenchmarkItem
+    from training.rl.grpo import AdvantageConfig, token_advantages
+    from training.rl.rewards import Reward, Rollout
+
+    item = BenchmarkItem("s", "0", "q", "1")
+    rollouts = [Rollout(item, 0, "p", "r", (1,), tuple(range(n))) for n in (3, 2, 4, 1)]
+    outcome, stats = token_advantages(rollouts, [Reward(value=v) for v in (1.0, 0.0, 1.0, 1.0)], 2,
+                                      AdvantageConfig(std="population"))
+    flat = [a for per_token in outcome for a in per_token]
+    assert [len(a) for a in outcome] == [3, 2, 4, 1]
+    assert flat == pytest.approx([1.0] * 3 + [-1.0] * 2 + [0.0] * 5, abs=1e-5)  # group 2: no variance -> 0
+    assert stats["zero_variance_fraction"] == 0.5 and stats["reward_mean"] == 0.75
+    steps = [Reward(steps=((0, 1.0), (2, 0.0))), Reward(steps=((1, 0.0),)), Reward(steps=((3, 1.0),)),
+             Reward(steps=((0, 0.0),))]
+    process, _ = token_advantages(rollouts, steps, 2, AdvantageConfig(std="population"))
+    expected = process_advantages([[0, 2], [1]], [[1.0, 0.0], [0.0]], [3, 2], std="population")
+    assert process[:2] == [expected[0, :3].tolist(), expected[1, :2].tolist()]
+    with pytest.raises(ValueError, match="all outcome or all per-step"):
+        token_advantages(rollouts, [Reward(value=1.0)] * 3 + steps[3:], 2, AdvantageConfig())

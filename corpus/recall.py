@@ -5,8 +5,9 @@
     train fastText on the round's seed vs a uniform crawl sample -> score every page (datatrove tasks)
     -> threshold from the score/token histogram (corpus.selection) -> stats.duckdb (corpus.stats)
     -> URL annotation on the math domains (corpus.annotations) -> unselected matching pages join the seed
-  until max_rounds, or until this share of a round's selection was selected the round before >= stop_overlap
-  -> the final round's selection, decontaminated, as corpus/round-<K>/ (the same stage as `corpus run`).
+    -> the round's selection, decontaminated, as corpus/round-<k>/ (the same stage as `corpus run`)
+  until max_rounds, or until this share of a round's selection was selected the round before >= stop_overlap;
+  the last round's corpus is the result.
 
 Run folder (besides what `corpus run` writes: extracted/, decontam/, corpus/, audit/, logs/):
   deduped/NNNNN.parquet            the deduplicated cache every round reads (EXTRACTED_SCHEMA)
@@ -33,6 +34,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from corpus.config import CorpusRunConfig
 from corpus.pipeline import RunPaths
@@ -174,8 +176,6 @@ def apply_annotations(cfg: CorpusRunConfig, paths: RecallPaths, db: Path) -> int
     finally:
         con.close()
     with atomic_path(paths.seed_added) as tmp:
-        import pyarrow.parquet as pq
-
         pq.write_table(added, tmp, compression="zstd")
     return added.num_rows
 
@@ -222,6 +222,8 @@ def run_round(cfg: CorpusRunConfig, paths: RecallPaths, negatives: list[str]) ->
     finally:
         con.close()
     figures["classifier"] = metrics
+    written = round_corpus(cfg, paths)  # corpus/round-<k>/ and audit/round-<k>/
+    figures.update(written=written["written"], removed_by_decontamination=written["removed_by_decontamination"])
     if cfg.ground_truth:
         figures["vs_ground_truth"] = truth_metrics(paths, figures["threshold"], cfg.ground_truth)
     atomic_write_text(paths.done, json.dumps(figures, indent=2, default=str) + "\n")
@@ -229,8 +231,9 @@ def run_round(cfg: CorpusRunConfig, paths: RecallPaths, negatives: list[str]) ->
     return figures
 
 
-def final_corpus(cfg: CorpusRunConfig, paths: RecallPaths) -> dict:
-    """The last round's selection, decontaminated, as corpus/round-<K>/ (pipeline.score_pipeline); its summary."""
+def round_corpus(cfg: CorpusRunConfig, paths: RecallPaths) -> dict:
+    """The round's selection, decontaminated, as corpus/round-<k>/ with audit/round-<k>/ (pipeline.score_pipeline,
+    which re-scores the cache with the round's model: cheap next to extraction); its summary."""
     from corpus.decontam_step import build_decontam_index
     from corpus.pipeline import run_stage, score_pipeline, summarize
 
@@ -296,7 +299,7 @@ def run_recall(cfg: CorpusRunConfig) -> dict:
         reason = stop_reason(cfg, rounds[-1])
         if reason:
             break
-    summary = final_corpus(cfg, paths)
+    summary = round_corpus(cfg, paths)  # the last round's, written during the round: read back
     summary.pop("stages", None)
     summary.update({"dedup": dedup, "rounds": rounds, "stopped": reason, "stats": str(paths.stats)})
     write_report(paths.root, rounds, reason)

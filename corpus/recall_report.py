@@ -9,7 +9,7 @@ from mathforge.io import atomic_path, atomic_write_text
 COLUMNS = [("round", "round"), ("threshold", "threshold"), ("selected_pages", "pages selected"),
            ("selected_tokens", "tokens selected"), ("math_domains", "math domains"),
            ("new_math_domains", "new math domains"), ("new_seed_pages", "new seed pages"),
-           ("overlap_prev", "kept from previous round")]
+           ("overlap_prev", "kept from previous round"), ("written", "corpus pages (decontaminated)")]
 
 
 def _fmt(value) -> str:

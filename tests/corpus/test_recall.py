@@ -123,10 +123,11 @@ def test_every_round_leaves_its_artefacts_and_the_report(recall_run):
         for name in ("classifier/model.bin", "classifier/metrics.json", "seed_manifest.parquet", "selection.json",
                      "annotations.toml", "seed_added.parquet", "domains.parquet", "path_prefixes.parquet", "round.json"):
             assert (d / name).is_file(), d / name
+        assert any((run_dir / "corpus" / f"round-{r['round']}").glob("*.parquet")) and r["written"] > 0
+        assert any((run_dir / "audit" / f"round-{r['round']}").glob("*.parquet"))
     report = (run_dir / "recall_report.md").read_text()
     assert "| round |" in report and "recall (truth)" in report
     assert (run_dir / "recall_report.png").read_bytes()[:4] == b"\x89PNG"
-    assert any((run_dir / "audit" / f"round-{summary['rounds'][-1]['round']}").glob("*.parquet"))
 
 
 def outputs(run_dir: Path) -> dict:
@@ -139,10 +140,9 @@ def outputs(run_dir: Path) -> dict:
         out[d.name] = {"round": json.loads((d / "round.json").read_text()),
                        "selection": (d / "selection.json").read_text(),
                        "scores": rows(d / "scores", "id"), "seed": rows(d / "seed_added.parquet", "id"),
-                       "domains": rows(d / "domains.parquet", "domain")}
-    final = out["summary"]["round"]
-    out["corpus"] = rows(run_dir / "corpus" / f"round-{final}", "id")
-    out["audit"] = rows(run_dir / "audit" / f"round-{final}", "doc_id")
+                       "domains": rows(d / "domains.parquet", "domain"),
+                       "corpus": rows(run_dir / "corpus" / f"round-{d.name}", "id"),
+                       "audit": rows(run_dir / "audit" / f"round-{d.name}", "doc_id")}
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +163,37 @@ def test_kill_9_during_a_round_then_rerun_gives_identical_output(recall_run):
     rerun = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert outputs(run_dir) == outputs(root / "run")
+
+
+def test_killed_during_a_rounds_statistics_resumes_identically(recall_run, tmp_path):
+    """The state a kill leaves after a round's scoring, in its statistics (a half-written temporary
+    stats file, no seed_added, no round.json, no round corpus): the rerun ends with the same files."""
+    from corpus.recall import run_recall
+
+    root, args, _ = recall_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(root / "run", run_dir)
+    last = max(int(p.name) for p in (run_dir / "rounds").iterdir())
+    for name in ("round.json", "seed_added.parquet", "domains.parquet", "path_prefixes.parquet", "annotations.toml"):
+        (run_dir / "rounds" / str(last) / name).unlink()
+    for folder in (f"corpus/round-{last}", f"audit/round-{last}", f"logs/score-round{last}"):
+        shutil.rmtree(run_dir / folder)
+    (run_dir / "summary.json").unlink()
+    (run_dir / ".stats.duckdb.tmp").write_bytes(b"half a DuckDB file")
+    run_recall(load_config(CorpusRunConfig, CONFIG, [*args, f"run_dir={run_dir}"]))
+    assert outputs(run_dir) == outputs(root / "run")
+
+
+def test_annotate_writes_a_starter_file_that_loads(recall_run, tmp_path):
+    from corpus.annotations import load_annotations
+
+    root, _, _ = recall_run
+    out = subprocess.run([sys.executable, "-m", "mathforge.cli", "corpus", "annotate", str(root / "run"), "--round", "1",
+                          "--out", str(tmp_path / "starter.toml")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "starter.toml").read_text()
+    assert '["homeworkhelp.net"]' in text and '"/questions/"' in text and '"/members/"' in text
+    load_annotations(tmp_path / "starter.toml")
 
 
 def test_bad_inputs_give_one_line_errors(recall_run, tmp_path):

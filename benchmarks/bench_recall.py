@@ -7,7 +7,7 @@ pages on), then times, in one process (executor: 1 task, 1 worker = one core):
   extract      WARC -> math-aware text -> filters -> extracted/ (what every round would redo without the cache)
   dedup        datatrove URL dedup + MinHash near-dedup, per stage, docs/s
   round        one recall round over the cache: fastText training, scoring (datatrove), histogram,
-               stats.duckdb, annotation
+               stats.duckdb, annotation, the round's decontaminated corpus (a second scoring pass)
 and prints a round with the cache against a round that re-extracts (extract + the same round).
 Times are CPU seconds (this process and its children), so that other jobs on the machine do not count.
 """
@@ -35,7 +35,8 @@ def config(workdir: Path, pages: int, text_root: str):
         f"ground_truth={workdir / 'sample/truth'}", f"sample.output_dir={workdir / 'sample'}",
         f"sample.pages={pages}", f"sample.text_root={text_root}", f"read.input={workdir / 'sample/crawl'}",
         f"recall.annotations={REPO / 'configs/tiny/recall_annotations.toml'}", "executor.tasks=1",
-        "executor.workers=1", "decontam.enabled=false"])
+        "executor.workers=1",
+        f"decontam.jsonl=[{{path = '{workdir / 'sample/benchmark/sample_bench.jsonl'}', name = 'sample_bench'}}]"])
 
 
 def cpu_seconds() -> float:

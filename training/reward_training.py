@@ -1,7 +1,7 @@
 """`mathforge train rm`: train an outcome or process reward model with the one training loop.
 
 Data: step-labelled solutions (`training.rl.step_labels`: our JSONL, PRM800K, Math-Shepherd). Each is
-rendered as the SFT chat prompt of its question followed by " " + the steps joined by
+rendered as `question_prompt` of its question (the policy's CoT chat prompt) followed by " " + the steps joined by
 `data.step_delimiter`, and tokenised; the scored positions are the last token of every step (process)
 or of the last step only (outcome, target = the last step's label: "does the solution reach the gold
 answer"). Pairwise training pairs each correct solution of a question with a wrong one of the same
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from evaluation.chat_template import chat_prompt
 from mathforge.config import ConfigError
 from mathforge.log import get_logger
 from training import checkpoint, loop
@@ -35,7 +34,7 @@ from training.reward_model import (
     collate,
     export_reward_model_hf,
 )
-from training.rl.step_labels import LabelledSolution, LoadReport, read_labelled
+from training.rl.step_labels import LabelledSolution, LoadReport, question_prompt, read_labelled
 from training.step import OptimizerConfig
 
 log = get_logger(__name__)
@@ -49,6 +48,7 @@ class RewardDataConfig:
     train_files: list[Path] = field(default_factory=list)  # JSONL in any `step_labels` format
     step_delimiter: str = "\n"  # the paper's reasoning steps are lines
     neutral: Literal["positive", "negative"] = "positive"  # PRM800K rating 0
+    prompt: Literal["cot", "plain"] = "cot"  # the policy's CoT chat prompt, or the bare question turn
 
 
 @dataclass
@@ -84,9 +84,10 @@ def step_ends(offsets: list[tuple[int, int]], char_ends: list[int]) -> list[int]
     return out
 
 
-def encode(tokenizer, solution: LabelledSolution, delimiter: str, kind: str) -> Example:
-    """Prompt + " " + steps joined by `delimiter` -> (ids, scored positions, targets)."""
-    prompt = tokenizer.encode(chat_prompt([{"role": "user", "content": solution.question}]))
+def encode(tokenizer, solution: LabelledSolution, delimiter: str, kind: str, prompt: str = "cot") -> Example:
+    """`question_prompt` + " " + steps joined by `delimiter` -> (ids, scored positions, targets)."""
+    bos = [tokenizer.bos_id] if tokenizer.bos_id is not None else []  # as SFT data and vLLM prompts
+    prompt = bos + tokenizer.encode(question_prompt(solution.question, prompt))
     response = " " + delimiter.join(solution.steps)
     encoding = tokenizer.inner.encode(response, add_special_tokens=False)
     char_ends, position = [], 1
@@ -111,13 +112,14 @@ def outcome_pairs(solutions: list[LabelledSolution]) -> list[tuple[LabelledSolut
 def encode_units(cfg: RewardModelConfig, tokenizer, solutions: list[LabelledSolution]) -> list[list[Example]]:
     """Training units: one example per solution (pointwise) or a (chosen, rejected) pair; units longer
     than model.seq_length are dropped and counted."""
-    delim, kind = cfg.data.step_delimiter, cfg.train.kind
+    delim, kind, prompt = cfg.data.step_delimiter, cfg.train.kind, cfg.data.prompt
     if cfg.train.loss == "pairwise":
         if kind != "outcome":
             raise ConfigError("train.loss = 'pairwise' needs train.kind = 'outcome'")
-        units = [[encode(tokenizer, a, delim, kind), encode(tokenizer, b, delim, kind)] for a, b in outcome_pairs(solutions)]
+        units = [[encode(tokenizer, a, delim, kind, prompt), encode(tokenizer, b, delim, kind, prompt)]
+                 for a, b in outcome_pairs(solutions)]
     else:
-        units = [[encode(tokenizer, s, delim, kind)] for s in solutions]
+        units = [[encode(tokenizer, s, delim, kind, prompt)] for s in solutions]
     kept = [u for u in units if all(len(ids) <= cfg.model.seq_length for ids, _, _ in u)]
     if len(kept) < len(units):
         log.warning("%d of %d training units are longer than model.seq_length %d: skipped",

@@ -1,0 +1,147 @@
+"""Math-Shepherd step labels: is each step of a solution on a path to the gold answer?
+
+For a solution with steps s_1..s_n to a question with gold answer a*, the prefix after step k is the
+question's prompt (`step_labels.question_prompt`) + " " + s_1..s_k joined by `step_delimiter`, then
+the delimiter. N completions are sampled from it (vLLM, or any `evaluation.backends` backend), each graded by the evaluation grader
+(the completion's extracted final answer against a*). Step k's labels (Wang et al., 2024):
+  hard label  y_k = 1 if any completion reaches a*, else 0       (HE: "hard estimation")
+  soft label  y_k = (#completions reaching a*) / N                (SE: "soft estimation")
+The last step needs no sampling: the solution's own final answer is graded (1 or 0 for both).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from evaluation.answers import extract_answer
+from evaluation.backends import Backend, BackendConfig, SamplingConfig
+from evaluation.benchmarks import BenchmarkItem
+from evaluation.grading import Grader, GradingConfig
+from mathforge.config import ConfigError
+from mathforge.io import atomic_write_text
+from training.rl.step_labels import LabelledSolution, StepLabelError, question_prompt, write_labelled
+
+
+@dataclass
+class ShepherdConfig:
+    completions: int = 8  # N per step prefix
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    step_delimiter: str = "\n"
+    prompt: Literal["cot", "plain"] = "cot"  # as the reward model's data.prompt
+    labels: Literal["hard", "soft"] = "hard"
+    prompts_per_call: int = 256  # step prefixes per generate() call
+    stop: list[str] | None = None  # stop strings for the completions (default: none, the model's EOS)
+
+
+@dataclass
+class ShepherdStats:
+    solutions: int = 0
+    steps: int = 0  # steps labelled (the last steps included)
+    prefixes: int = 0  # step prefixes sampled from
+    completions: int = 0
+    seconds: float = 0.0
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds if self.seconds else 0.0
+
+
+def prefix_prompt(question: str, steps: Sequence[str], k: int, delimiter: str, prompt: str = "cot") -> str:
+    """The prompt continuing after step k (1-based): `question_prompt` + " " + the first k steps + delimiter."""
+    return question_prompt(question, prompt) + " " + delimiter.join(steps[:k]) + delimiter
+
+
+def step_labels(reached: Sequence[int], completions: int, final_correct: bool, kind: str) -> tuple[float, ...]:
+    """Labels of steps 1..n from the number of completions reaching the gold after steps 1..n-1."""
+    if kind == "hard":
+        labels = [1.0 if r > 0 else 0.0 for r in reached]
+    else:
+        labels = [r / completions for r in reached]
+    return (*labels, 1.0 if final_correct else 0.0)
+
+
+def label_solutions(solutions: Sequence[tuple[BenchmarkItem, Sequence[str]]], backend: Backend,
+                    cfg: ShepherdConfig, grader: Grader) -> tuple[list[LabelledSolution], ShepherdStats]:
+    """Math-Shepherd labels for (question item with its gold answer, solution steps) pairs."""
+    began = time.perf_counter()
+    stats = ShepherdStats(solutions=len(solutions))
+    requests = [(i, k) for i, (_, steps) in enumerate(solutions) for k in range(1, len(steps))]
+    prompts = [prefix_prompt(solutions[i][0].question, solutions[i][1], k, cfg.step_delimiter, cfg.prompt)
+               for i, k in requests]
+    sampling = SamplingConfig(n=cfg.completions, temperature=cfg.temperature, top_p=cfg.top_p,
+                              max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+    texts: list[list[str]] = []
+    for start in range(0, len(prompts), cfg.prompts_per_call):
+        texts.extend(backend.generate(prompts[start:start + cfg.prompts_per_call], sampling, cfg.stop or []))
+    pairs = [(extract_answer(text), solutions[i][0]) for (i, _), outs in zip(requests, texts, strict=True) for text in outs]
+    finals = [(extract_answer(cfg.step_delimiter.join(steps)), item) for item, steps in solutions]
+    verdicts = grader.grade_many(pairs + finals)
+    reached: list[list[int]] = [[] for _ in solutions]
+    for n, (i, _) in enumerate(requests):
+        reached[i].append(sum(verdicts[n * cfg.completions:(n + 1) * cfg.completions]))
+    out = []
+    for i, (item, steps) in enumerate(solutions):
+        labels = step_labels(reached[i], cfg.completions, verdicts[len(pairs) + i], cfg.labels)
+        out.append(LabelledSolution(item.question, tuple(steps), labels, item.answer, f"math-shepherd:{item.item_id}"))
+    stats.steps = sum(len(steps) for _, steps in solutions)
+    stats.prefixes, stats.completions = len(prompts), len(pairs)
+    stats.seconds = time.perf_counter() - began
+    return out, stats
+
+
+@dataclass
+class ShepherdRunConfig:
+    """`mathforge train prm-label CONFIG`: label the solutions of `input` with completions of `model`."""
+
+    model: Path = Path("runs/sft/hf")  # the completer (an HF folder: the SFT model or the current policy)
+    input: Path = Path("runs/prm/solutions.jsonl")  # {"question", "answer", "steps": [...] or "solution": "..."}
+    output: Path = Path("runs/prm/labels.jsonl")  # our step-label JSONL (+ .stats.json)
+    backend: BackendConfig = field(default_factory=lambda: BackendConfig(kind="vllm"))
+    shepherd: ShepherdConfig = field(default_factory=ShepherdConfig)
+    grading: GradingConfig = field(default_factory=GradingConfig)
+
+
+def read_solutions(path: Path, delimiter: str) -> list[tuple[BenchmarkItem, list[str]]]:
+    """Solutions to label: each line {"question", "answer", "steps"} or with "solution" split at `delimiter`."""
+    if not Path(path).is_file():
+        raise ConfigError(f"input {path}: file not found")
+    out = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            steps = record["steps"] if "steps" in record else [s for s in record["solution"].split(delimiter) if s.strip()]
+            item = BenchmarkItem("prm-label", str(record.get("id", lineno)), record["question"], str(record["answer"]))
+        except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+            raise StepLabelError(f"{path}:{lineno}: not a solution record ({exc!r})") from exc
+        if not steps:
+            raise StepLabelError(f"{path}:{lineno}: the solution has no step")
+        out.append((item, list(steps)))
+    return out
+
+
+def run_labelling(cfg: ShepherdRunConfig) -> ShepherdStats:
+    """Read, label with the configured backend (vLLM: call under a `__main__` guard), write atomically."""
+    from evaluation.backends import make_backend
+
+    solutions = read_solutions(cfg.input, cfg.shepherd.step_delimiter)
+    backend = make_backend(cfg.backend, str(cfg.model))
+    grader = Grader(cfg.grading)
+    try:
+        labelled, stats = label_solutions(solutions, backend, cfg.shepherd, grader)
+    finally:
+        grader.close()
+        backend.close()
+    write_labelled(cfg.output, labelled)
+    summary = asdict(stats) | {"steps_per_s": stats.steps_per_s}
+    atomic_write_text(cfg.output.with_suffix(".stats.json"), json.dumps(summary, indent=2) + "\n")
+    return stats

@@ -110,3 +110,24 @@ slurm-grpo CONFIG NODES="1" *OVERRIDES:
 # one GRPO step broken down, side by side with TRL GRPOTrainer; the CPU synthetic-task experiment (before/after)
 bench-grpo:
     {{bin}}/python benchmarks/bench_grpo.py
+
+# --- reward models and iterative RL ---
+
+# train an outcome or process reward model: NPROC=2 just rm CONFIG parallel.tensor=2 (default 1 process)
+[positional-arguments]
+rm CONFIG="configs/tiny/rm.toml" *OVERRIDES:
+    {{bin}}/python -m torch.distributed.run --standalone --nproc_per_node "${NPROC:-1}" -m training.cli rm "$@"
+
+# Math-Shepherd step labels: N completions per step prefix (vLLM), hard or soft labels
+[positional-arguments]
+prm-label CONFIG="configs/tiny/prm_label.toml" *OVERRIDES:
+    {{bin}}/mathforge train prm-label "$@"
+
+# iterative RL (one process): rounds of GRPO -> new samples -> reward model retrained with replay; resumable
+[positional-arguments]
+grpo-iterative CONFIG="configs/tiny/grpo_iterative.toml" *OVERRIDES:
+    {{bin}}/mathforge train grpo-iterative "$@"
+
+# RM training step vs transformers, Math-Shepherd labelling vLLM vs transformers (--quality: AUC, PRM location)
+bench-rm *ARGS:
+    {{bin}}/python benchmarks/bench_rm.py {{ARGS}}

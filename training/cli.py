@@ -7,11 +7,12 @@ import json
 import os
 
 from mathforge.cli import add_config_arguments
+from training.rl.commands import add_reward_commands
 from training.rl.grpo_cli import add_grpo_command
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export,rm,prm-label,grpo-iterative}", required=True)
     tok = commands.add_parser(
         "tokenizer", help="train a byte-level BPE on the data sources' Parquet text (data.tokenizer_dir)",
         description="Train a small byte-level BPE tokenizer on the `text` column of every data source "
@@ -37,6 +38,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     exp.add_argument("--out", default=None, help="output folder (default: <train.run_dir>/hf)")
     exp.set_defaults(func=run_export)
     add_grpo_command(commands)  # grpo (training/rl/grpo_cli.py)
+    add_reward_commands(commands)  # rm, prm-label, grpo-iterative (training/rl/commands.py)
 
 
 def _load(args):

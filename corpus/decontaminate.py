@@ -13,8 +13,8 @@ Normalisation rule (one rule for benchmark texts and documents; `bound_tokens` d
   1. Unicode NFKC, then lower-case; \\(T\\) -> $T$ and \\[T\\] -> $$T$$.
   2. A formula, `$$T$$` or `$T$` (pandoc's rule: the opening `$` has a non-space on its right, the
      closing one a non-space on its left and no digit after it, so `$5 and $10` is no formula), becomes
-     one token: `fx` + 12 letters from blake2b(T without whitespace and spacing commands), the same for
-     `$T$` and `$$T$$`.
+     one token: `fx` + 12 letters from blake2b(T without whitespace, spacing commands, braces around a
+     single character and trailing punctuation), the same for `$T$` and `$$T$$`.
   3. A number run outside formulas and words (digits separated by anything but letters, or by a
      lone `x`, e.g. `1, 3, 5, 7`, `3 × 4 = 12`, `3 x 4 = 12`, `1 2 … 10`) becomes one token: `nm` + its
      digit groups joined by `d`.
@@ -60,6 +60,7 @@ NUMBER_RUN_RE = re.compile(r"(?<!\w)\d+(?:(?:[^\w$]|\bx\b)+\d+)*(?!\w)")
 HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 TEX_SPACING_RE = re.compile(r"\s+|\\[,;:!](?![a-z])|\\(?:left|right)\b")  # whitespace, \, \; \: \! \left \right
 DIGITS_RE = re.compile(r"\d+")
+SINGLE_BRACE_RE = re.compile(r"\{(\w)\}")  # x^{2} and x^2 are one formula
 
 
 def normalize_text(text: str) -> str:
@@ -69,9 +70,10 @@ def normalize_text(text: str) -> str:
 
 def formula_token(tex: str) -> str:
     """`fx` + 12 letters (hex digits spelled a-p, so no number run forms inside) naming a formula by its
-    TeX, whitespace and spacing commands ignored."""
+    TeX; whitespace, spacing commands, braces around one character and trailing punctuation ignored."""
     rows = tex.replace("\\\\", "\x01")  # `\\` (a new row) is not a spacing command, whatever space follows
-    digest = hashlib.blake2b(TEX_SPACING_RE.sub("", rows).encode(), digest_size=6).hexdigest()
+    core = SINGLE_BRACE_RE.sub(r"\1", TEX_SPACING_RE.sub("", rows)).rstrip(".,;:?!")
+    digest = hashlib.blake2b(core.encode(), digest_size=6).hexdigest()
     return " fx" + digest.translate(HEX_TO_LETTERS) + " "
 
 

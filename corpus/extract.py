@@ -2,8 +2,8 @@
 
 Why our own: trafilatura (datatrove's extractor) drops `<script type="math/tex">`, KaTeX and MathML
 (trafilatura#792), and plain Resiliparse drops hidden MathML and images. The page is parsed once;
-only the math nodes are rewritten into text nodes, and each rule runs only when the raw HTML holds
-its marker (most pages hold none, and a selector pass costs as much as the parse):
+only the math nodes are rewritten into text nodes, and only on pages that have one (a single selector
+pass tells; most pages have none):
 
   <script type="math/tex">T</script>            -> $T$   (`; mode=display` -> $$T$$)
   <script type="math/mml">MathML</script>        -> $latex(MathML)$   (MathJax 2 output, MathML input)
@@ -41,10 +41,10 @@ TEX_ANNOTATION = 'annotation[encoding="application/x-tex"]'
 RENDERED_MATH = [".MathJax_Preview", ".MathJax:not(mjx-container)", ".MathJax_Display", ".MathJax_SVG", ".MathJax_CHTML",
                  ".katex-html", "mjx-math"]
 DISPLAYSTYLE_RE = re.compile(r"^\{\\displaystyle\s*(.*)\}$", re.S)
-TEX_IMG_SRC_RE = re.compile(r"codecogs|mimetex|mathtex|latex\.php|/math/render/|cht=tx", re.I)
-TEX_IMG_CLASS = frozenset({"tex", "latex", "math", "wp-latex"})
-TEX_IMG_MARKERS = (b"codecogs", b"mimetex", b"mathtex", b"latex", b"/math/render", b"cht=tx", b'class="tex',
-                   b'class="math')  # a page without any of these has no TeX image
+TEX_IMAGES = ", ".join([*(f'img[alt][src*="{s}"]' for s in ("codecogs", "mimetex", "mathtex", "latex.php",
+                                                               "/math/render/", "cht=tx")),
+                        "img[alt].tex", "img[alt].latex", "img[alt].math", "img[alt].wp-latex"])
+MATH_NODES = f'script[type^="math/"], .katex, .mwe-math-element, math, dt-math, {TEX_IMAGES}'
 ASCIIMATH_CONFIG_RE = re.compile(r"asciimath|AM_HTMLorMML|TeX-MML-AM", re.I)
 BACKTICK_RE = re.compile(r"`([^`\n]{1,300})`")
 HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none", re.I)
@@ -117,54 +117,40 @@ def _wikipedia(tree, body) -> int:
 
 def _tex_images(tree, body) -> int:
     n = 0
-    for el in body.query_selector_all("img[alt]").values():
+    for el in body.query_selector_all(TEX_IMAGES).values():
         alt = (el.getattr("alt") or "").strip()
-        classes = set((el.getattr("class") or "").lower().split())
-        if alt and (TEX_IMG_SRC_RE.search(el.getattr("src") or "") or classes & TEX_IMG_CLASS):
+        if alt:
             el.replace_with(tree.create_text_node(_delimit(alt.strip("$"), False)))
             n += 1
     return n
 
 
-def rewrite_math(tree, html: str | None = None) -> int:
+def rewrite_math(tree) -> int:
     """Replace every math element of a Resiliparse tree by a LaTeX text node; returns how many.
 
-    `html` (the page source) lets rules whose marker is absent skip their selector pass (markers are
-    looked up in the UTF-8 bytes: a substring search there is several times faster than in a wide str)."""
+    One selector pass says whether the page has any math element at all (most pages have none, and
+    MathJax pages that write `$…$` in their text need no rewriting); only pages that do pay for the
+    per-kind passes below."""
     body = tree.body
-    if body is None:
+    if body is None or body.query_selector(MATH_NODES) is None:
         return 0
-    probe = html.encode("utf-8", "ignore") if html is not None else None
-
-    def has(*markers: bytes) -> bool:
-        return probe is None or any(m in probe for m in markers)
-
-    n = 0
-    if has(b"math/"):
-        n += _scripts(tree, body)
-    if has(b"katex"):
-        for el in body.query_selector_all(".katex").values():
-            if el.parent is None:
-                continue
-            ann = el.query_selector(TEX_ANNOTATION)
-            display = "katex-display" in (el.parent.getattr("class") or "")
-            el.replace_with(tree.create_text_node(_delimit(ann.text if ann is not None else el.text, display)))
+    n = _scripts(tree, body)
+    for el in body.query_selector_all(".katex").values():
+        if el.parent is None:
+            continue
+        ann = el.query_selector(TEX_ANNOTATION)
+        display = "katex-display" in (el.parent.getattr("class") or "")
+        el.replace_with(tree.create_text_node(_delimit(ann.text if ann is not None else el.text, display)))
+        n += 1
+    n += _wikipedia(tree, body)
+    for el in body.query_selector_all("math").values():
+        if el.parent is not None:
+            _replace(tree, el, _math_tex(el), el.getattr("display", "") == "block")
             n += 1
-    if has(b"math"):  # <math, mwe-math, dt-math
-        if has(b"mwe-math"):
-            n += _wikipedia(tree, body)
-        if has(b"<math", b"<m:math"):
-            for el in body.query_selector_all("math").values():
-                if el.parent is not None:
-                    _replace(tree, el, _math_tex(el), el.getattr("display", "") == "block")
-                    n += 1
-        if has(b"<dt-math"):
-            for el in body.query_selector_all("dt-math").values():
-                el.replace_with(tree.create_text_node(_delimit(el.text, el.hasattr("block"))))
-                n += 1
-    if has(*TEX_IMG_MARKERS):
-        n += _tex_images(tree, body)
-    return n
+    for el in body.query_selector_all("dt-math").values():
+        el.replace_with(tree.create_text_node(_delimit(el.text, el.hasattr("block"))))
+        n += 1
+    return n + _tex_images(tree, body)
 
 
 def normalize_delimiters(text: str) -> str:
@@ -202,7 +188,7 @@ def html_to_text(html: str, boilerplate: bool = True) -> Extracted:
     from resiliparse.parse.html import HTMLTree
 
     tree = HTMLTree.parse(html)
-    n = rewrite_math(tree, html)
+    n = rewrite_math(tree)
     skip = RENDERED_MATH if n else None
     everything = extract_plain_text(tree, preserve_formatting=False, main_content=False, list_bullets=False,
                                     alt_texts=False, skip_elements=skip) if boilerplate else None

@@ -93,6 +93,21 @@ slurm-pretrain CONFIG NODES="1" *OVERRIDES:
 train-export CONFIG *OVERRIDES:
     {{bin}}/mathforge train export "$@"
 
+# build the SFT data of a config's [build] table: convert, decontaminate, run programs in the sandbox, grade
+[positional-arguments]
+sft-data CONFIG="configs/tiny/sft.toml" *OVERRIDES:
+    {{bin}}/mathforge train sft-data "$@"
+
+# supervised fine-tuning locally under torchrun: NPROC=2 just sft CONFIG parallel.tensor=2 (default 1 process)
+[positional-arguments]
+sft CONFIG="configs/tiny/sft.toml" *OVERRIDES:
+    {{bin}}/python -m torch.distributed.run --standalone --nproc_per_node "${NPROC:-1}" -m training.cli sft "$@"
+
+# SFT on Slurm over NODES nodes (training/launch/sft.sbatch); more sbatch flags in $SBATCH_ARGS
+[positional-arguments]
+slurm-sft CONFIG NODES="1" *OVERRIDES:
+    sbatch --nodes "$2" ${SBATCH_ARGS:-} training/launch/sft.sbatch "$1" "${@:3}"
+
 # our training step vs a bare megatron-core loop on the tiny model (CPU); GPU MFU: benchmarks/bench_train_gpu.py
 bench-train:
     {{bin}}/python benchmarks/bench_train.py

@@ -12,7 +12,7 @@ from training.rl.grpo_cli import add_grpo_command
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export,rm,prm-label,grpo-iterative}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export,sft-data,sft,rm,prm-label,grpo-iterative}", required=True)
     tok = commands.add_parser(
         "tokenizer", help="train a byte-level BPE on the data sources' Parquet text (data.tokenizer_dir)",
         description="Train a small byte-level BPE tokenizer on the `text` column of every data source "
@@ -37,8 +37,23 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     exp.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the run's latest)")
     exp.add_argument("--out", default=None, help="output folder (default: <train.run_dir>/hf)")
     exp.set_defaults(func=run_export)
-    add_grpo_command(commands)  # grpo (training/rl/grpo_cli.py)
+    sft_data = commands.add_parser(
+        "sft-data", help="build the SFT dataset: convert, decontaminate, execute and verify (resumable)",
+        description="Convert the [build] sources to SFT examples, drop benchmark-contaminated ones, run PoT and "
+        "tool programs in the evaluation sandbox (tool outputs from the real run), grade against the gold "
+        "answers, and write Parquet shards + summary.json to build.out_dir. A rerun skips finished shards.",
+    )
+    add_config_arguments(sft_data)
+    sft_data.set_defaults(func=run_sft_data)
+    sft = commands.add_parser(
+        "sft", help="supervised fine-tuning on the built SFT data (resumes if checkpointed)",
+        description="Packed SFT with the loss on assistant tokens only, from train.init_from_checkpoint or "
+        "train.init_from_hf. One process, or under torchrun for tensor/pipeline/data parallel.",
+    )
+    add_config_arguments(sft)
+    sft.set_defaults(func=run_sft)
     add_reward_commands(commands)  # rm, prm-label, grpo-iterative (training/rl/commands.py)
+    add_grpo_command(commands)  # grpo (training/rl/grpo_cli.py)
 
 
 def _load(args):
@@ -60,11 +75,17 @@ def run_tokenizer(args) -> int:
 
 
 def run_pretrain(args) -> int:
-    from training.pretrain import TrainingStopped, pretrain
+    from training.pretrain import pretrain
 
-    cfg = _load(args)
+    return _run_stage(pretrain, _load(args))
+
+
+def _run_stage(stage, cfg) -> int:
+    """Run a training stage; a non-finite loss is exit status 1; rank 0 prints the summary."""
+    from training.loop import TrainingStopped
+
     try:
-        summary = pretrain(cfg)
+        summary = stage(cfg)
     except TrainingStopped as exc:
         print(f"mathforge: training stopped: {exc}")
         return 1
@@ -88,6 +109,27 @@ def run_export(args) -> int:
     hf_checkpoint.save_hf(out, hf_checkpoint.megatron_to_hf(full, cfg.model), cfg.model, cfg.data.tokenizer_dir)
     print(f"exported {folder} -> {out}")
     return 0
+
+
+def _load_sft(args):
+    from mathforge.config import load_config
+    from training.sft.stage import SFTConfig
+
+    return load_config(SFTConfig, args.config, args.overrides)
+
+
+def run_sft_data(args) -> int:
+    from training.sft.build import build_dataset
+
+    summary = build_dataset(_load_sft(args).build)
+    print(json.dumps(summary["total"], indent=2))
+    return 0
+
+
+def run_sft(args) -> int:
+    from training.sft.stage import sft
+
+    return _run_stage(sft, _load_sft(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
@@ -182,6 +183,29 @@ def test_killed_during_a_rounds_statistics_resumes_identically(recall_run, tmp_p
     (run_dir / ".stats.duckdb.tmp").write_bytes(b"half a DuckDB file")
     run_recall(load_config(CorpusRunConfig, CONFIG, [*args, f"run_dir={run_dir}"]))
     assert outputs(run_dir) == outputs(root / "run")
+
+
+def test_a_round_selects_by_token_budget(recall_run, tmp_path):
+    """The paper's rule in the loop: the top-scoring pages up to a token budget, read off the SQL histogram."""
+    from corpus.recall import run_recall
+    from corpus.selection import score_bin
+
+    root, args, summary = recall_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(root / "run", run_dir, ignore=shutil.ignore_patterns(
+        "rounds", "corpus", "audit", "stats.duckdb", "recall-score-round*", "score-round*"))  # keep extract + dedup
+    budget = summary["rounds"][0]["selected_tokens"]
+    out = run_recall(load_config(CorpusRunConfig, CONFIG, [*args, f"run_dir={run_dir}", "recall.max_rounds=1",
+                                                           "select.mode=token_budget", f"select.token_budget={budget}"]))
+    selection = json.loads((run_dir / "rounds/1/selection.json").read_text())
+    assert selection["mode"] == "token_budget" and selection["token_budget"] == budget
+    pages = ds.dataset(str(run_dir / "rounds/1/scores")).to_table(columns=["score", "tokens"]).to_pydict()
+    scores, tokens = np.array(pages["score"]), np.array(pages["tokens"])
+    kept = int(tokens[scores >= selection["threshold"]].sum())
+    bins = score_bin(scores, selection["bins"], *selection["range"])
+    cut_bin = score_bin(np.array([selection["threshold"]]), selection["bins"], *selection["range"])[0]
+    assert out["rounds"][0]["selected_tokens"] == kept >= budget
+    assert kept - budget < tokens[bins == cut_bin].sum()  # the overshoot stays inside the threshold's bin
 
 
 def test_annotate_writes_a_starter_file_that_loads(recall_run, tmp_path):

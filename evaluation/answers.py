@@ -19,8 +19,10 @@ from evaluation.normalize import FULL_WIDTH
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
+# the phrase only: the answer is what follows the last phrase on its line (linear: a text repeating the
+# phrase half a million times costs one scan)
 _ANSWER_IS = re.compile(
-    r"(?:(?:the\s+)?(?:final\s+)?answer\s+is|final\s+answer\s*:|answer\s*:|答案(?:是|为|：|:)|所以答案是)\s*[:：]?\s*(.+)",
+    r"(?:(?:the\s+)?(?:final\s+)?answer\s+is|final\s+answer\s*:|answer\s*:|答案(?:是|为|：|:)|所以答案是)\s*[:：]?\s*",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+:\d+|-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?|-?\.\d+%?")
@@ -75,12 +77,12 @@ def _right_side(expression: str) -> str:
 
 
 def _answer_is(text: str) -> str | None:
-    matches = list(_ANSWER_IS.finditer(text))
-    if not matches:
+    last = None
+    for last in _ANSWER_IS.finditer(text):  # noqa: B007 - only the last match counts
+        pass
+    if last is None:
         return None
-    span = matches[-1].group(1).split("\n")[0].strip()
-    while (again := _ANSWER_IS.match(span)) is not None:  # "Final Answer: The final answer is ..."
-        span = again.group(1).strip()
+    span = text[last.end() :].split("\n", 1)[0].strip()  # "Final Answer: The final answer is X": X
     span = _HOPE.sub("", span)
     inner = last_boxed(span)
     if inner is not None:
@@ -116,11 +118,16 @@ def extract_choice(text: str, letters: str = "ABCDE") -> str | None:
     return None
 
 
+MAX_SCAN_CHARS = 200_000  # far beyond any generation limit; a longer (hostile) text is read from its tail
+
+
 def extract_answer(text: str, choices: bool = False, letters: str = "ABCDE") -> str | None:
     """The final answer in a model output, or None when it commits to nothing.
 
-    `choices=True` for multiple-choice benchmarks: the result is a letter.
+    `choices=True` for multiple-choice benchmarks: the result is a letter. Only the last
+    `MAX_SCAN_CHARS` characters are read (the answer is at the end; every step is linear anyway).
     """
+    text = text[-MAX_SCAN_CHARS:]
     if choices:
         return extract_choice(text, letters)
     boxed = last_boxed(text)

@@ -35,14 +35,15 @@ def ours(model: Path, run_dir: Path, args) -> list[dict]:
     cfg = load_config(GRPOConfig, REPO / "configs/tiny/grpo.toml", [
         f'train.init_from_hf="{model}"', f'train.run_dir="{run_dir}"', f"train.total_steps={args.steps}",
         f"model.vocab_size={vocab}", f"model.seq_length={args.seq_length}", f"rollout.group_size={args.group}",
-        f"train.outputs_per_step={args.group * args.questions}", f"train.micro_batch_size={args.group}",
+        f"train.outputs_per_step={args.group * args.questions}", f"train.micro_batch_size={args.micro_batch}",
         f"rollout.max_new_tokens={args.max_new_tokens}", "train.save_every=0", "train.export_hf=false",
     ])
     grpo(cfg)
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def trl_worker(model: str, out: str, steps: int, questions: int, group: int, max_new_tokens: int) -> None:
+def trl_worker(model: str, out: str, steps: int, questions: int, group: int, max_new_tokens: int,
+               micro_batch: int) -> None:
     """TRL's GRPOTrainer on the same questions and settings; writes seconds per step and lengths."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -69,8 +70,8 @@ def trl_worker(model: str, out: str, steps: int, questions: int, group: int, max
 
     config = GRPOConfig(
         output_dir=str(Path(out).parent / "trl"), max_steps=steps, learning_rate=1e-5, beta=0.04, epsilon=0.2,
-        loss_type="grpo", scale_rewards="group", num_generations=group, per_device_train_batch_size=group,
-        gradient_accumulation_steps=questions, max_completion_length=max_new_tokens, temperature=1.0,
+        loss_type="grpo", scale_rewards="group", num_generations=group, per_device_train_batch_size=micro_batch,
+        gradient_accumulation_steps=questions * group // micro_batch, max_completion_length=max_new_tokens, temperature=1.0,
         use_cpu=True, bf16=False, report_to="none", logging_steps=1, save_strategy="no", seed=0,
         dataloader_num_workers=0,
     )
@@ -92,7 +93,7 @@ def trl(model: Path, work: Path, args) -> dict | None:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from benchmarks.bench_grpo import trl_worker; "
             "trl_worker(*sys.argv[2:4], *map(int, sys.argv[4:]))")
     cmd = [sys.executable, "-c", code, str(REPO), str(model), str(out), str(args.steps), str(args.questions),
-           str(args.group), str(args.max_new_tokens)]
+           str(args.group), str(args.max_new_tokens), str(args.micro_batch)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode != 0:
         raise RuntimeError(f"TRL run failed:\n{proc.stderr[-3000:]}")
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--seq-length", type=int, default=160)
+    parser.add_argument("--micro-batch", type=int, default=32, help="outputs per forward/backward, both sides")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -121,7 +123,7 @@ def main() -> None:
     mean = {key: sum(r[key] for r in records) / n for key in ("seconds", "response_length", *PHASES)}
     update = mean["seconds"] - sum(mean[p] for p in PHASES)
     print(f"\nGRPO step on CPU: Q={args.questions} questions x G={args.group}, <= {args.max_new_tokens} new tokens, "
-          f"model {model.name}; mean of steps 2..{args.steps}")
+          f"micro-batches of {args.micro_batch}, model {model}; mean of steps 2..{args.steps}")
     print(f"{'phase':<28}{'mathforge (s)':>14}{'TRL 1.16 (s)':>14}")
     for label, key in (("weight sync", "sync_seconds"), ("rollout (vLLM CPU)", "rollout_seconds"),
                        ("reward", "reward_seconds"), ("reference log-probs", "logprob_seconds")):

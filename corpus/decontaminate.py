@@ -9,19 +9,20 @@ Why words: with every LaTeX symbol and digit a token, a 10-gram was ~20 characte
 identity were removed. The paper matches 10-grams of text; so here a formula or a number run is
 one bounded token, and a match must also span `min_chars` characters.
 
-Normalisation rule (one rule for benchmark texts and documents; `bound_tokens` does steps 1-4):
+Normalisation rule (one rule for benchmark texts and documents; `bound_tokens` does steps 1-2,
+`tokenize_batch` steps 3-4 vectorised):
   1. Unicode NFKC, then lower-case; \\(T\\) -> $T$ and \\[T\\] -> $$T$$.
   2. A formula, `$$T$$` or `$T$` (pandoc's rule: the opening `$` has a non-space on its right, the
      closing one a non-space on its left and no digit after it, so `$5 and $10` is no formula), becomes
      one token: `fx` + 12 letters from blake2b(T without whitespace, spacing commands, braces around a
      single character and trailing punctuation), the same for `$T$` and `$$T$$`.
-  3. A number run outside formulas and words (digits separated by anything but letters, or by a
-     lone `x`, e.g. `1, 3, 5, 7`, `3 × 4 = 12`, `3 x 4 = 12`, `1 2 … 10`) becomes one token: `nm` + its
-     digit groups joined by `d`.
+  3. A number run, two or more consecutive all-digit tokens (only separators between them, or a lone
+     `x`: `1, 3, 5, 7`, `3 × 4 = 12`, `3 x 4 = 12`, `1 2 … 10`), becomes one token named by its digit
+     groups (written `nm1d3d5d7` by the reference); a single number stays a token of its own.
   4. Tokens: a maximal run of alphanumeric characters (`str.isalnum`) is one token; every CJK
      character (Han, kana, Hangul syllables: see CJK_RANGES) is a token on its own, since Chinese
      has no spaces; everything else (punctuation, whitespace) only separates tokens.
-     So "Let $x^2$ be 1, 2, 3" -> [let, fx…, be, nm1d2d3]; "求函数" -> [求, 函, 数].
+     So "Let $x^2$ be 1, 2, 3" -> [let, fx…, be, <1 2 3>]; "求函数" -> [求, 函, 数].
 Matching rule:
   - a document is contaminated when it contains an n-gram (n = 10 tokens) of a benchmark text
     (question; answer; solution only when indexed) whose span in the normalised document is at
@@ -51,15 +52,14 @@ SEP, WORD, CJK = 0, 1, 2
 CJK_CHAR_WIDTH = 6  # for min_chars, a CJK character counts like an English word with its space (numbers between them are short)
 CHAR_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15)
+RUN_BASE = np.uint64(0xD6E8FEB86659FD93)  # number runs: polynomial over their digit tokens' hashes
+RUN_SALT = np.uint64(0x5851F42D4C957F2D)
 _CLASS_TABLE: np.ndarray | None = None
 
 
 FORMULA_RE = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$]{0,2000}?\S)\$(?!\d)", re.S)
-# not inside a word like x2 or 3本; a lone `x` between numbers is the times sign (3 x 4 = 12)
-NUMBER_RUN_RE = re.compile(r"(?<!\w)\d+(?:(?:[^\w$]|\bx\b)+\d+)*(?!\w)")
 HEX_TO_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 TEX_SPACING_RE = re.compile(r"\s+|\\[,;:!](?![a-z])|\\(?:left|right)\b")  # whitespace, \, \; \: \! \left \right
-DIGITS_RE = re.compile(r"\d+")
 SINGLE_BRACE_RE = re.compile(r"\{(\w)\}")  # x^{2} and x^2 are one formula
 
 
@@ -78,13 +78,48 @@ def formula_token(tex: str) -> str:
 
 
 def bound_tokens(text: str) -> str:
-    """Steps 1-3 of the normalisation rule: the text with each formula and number run as one word."""
+    """Steps 1-2 of the normalisation rule: the text with each formula as one word (number runs are
+    merged later, on the tokens: `merge_number_runs`)."""
     from corpus.extract import normalize_delimiters
 
     text = normalize_delimiters(normalize_text(text))
     if "$" in text:
         text = FORMULA_RE.sub(lambda m: formula_token(m.group(1) if m.group(1) is not None else m.group(2)), text)
-    return NUMBER_RUN_RE.sub(lambda m: "nm" + "d".join(DIGITS_RE.findall(m.group(0))), text)
+    return text
+
+
+def merge_number_runs(hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray,
+                      codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3 on the tokens: consecutive all-digit tokens of one text (with a lone `x` between two of
+    them) become one token spanning them, hashed from their digit tokens in order; a single number
+    stays as it is. Returns (hashes, starts, ends, owner) without the merged-away tokens."""
+    m = len(starts)
+    if m < 2:
+        return hashes, starts, ends, owner
+    is_digit = (codes >= 48) & (codes <= 57)
+    digits_before = np.r_[0, np.cumsum(is_digit)]
+    num = (digits_before[ends] - digits_before[starts]) == (ends - starts)
+    same = owner[1:] == owner[:-1]
+    is_x = (ends - starts == 1) & (codes[starts] == ord("x"))
+    join = num.copy()
+    join[1:-1] |= is_x[1:-1] & num[:-2] & num[2:] & same[:-1] & same[1:]
+    cont = np.r_[False, join[1:] & join[:-1] & same & ~(is_x[1:] & is_x[:-1])]
+    keep = ~cont
+    run = np.cumsum(keep) - 1
+    n_runs = int(run[-1]) + 1
+    n_num = np.bincount(run, weights=num, minlength=n_runs)
+    num_idx = np.cumsum(num) - 1  # index of each number token among all number tokens
+    first_num = np.full(n_runs, -1, dtype=np.int64)
+    first_num[run[num][::-1]] = num_idx[num][::-1]  # smallest index wins (written last)
+    with np.errstate(over="ignore"):
+        terms = hashes[num] * _powers(RUN_BASE, m)[num_idx[num] - first_num[run[num]]]
+        combined = np.zeros(n_runs, dtype=np.uint64)
+        np.add.at(combined, run[num], terms)
+        combined = _mix(combined ^ RUN_SALT)
+    kept = np.flatnonzero(keep)
+    run_end = ends[np.r_[kept[1:], m] - 1]
+    new_hashes = np.where(n_num >= 2, combined, hashes[kept])
+    return new_hashes, starts[kept], np.where(n_num >= 2, run_end, ends[kept]), owner[kept]
 
 
 def is_cjk(ch: str) -> bool:
@@ -192,8 +227,9 @@ def tokenize_batch(texts: Sequence[str]) -> Tokens:
     with np.errstate(over="ignore"):
         hashes = _mix(_span_hashes(_prefix(codes.astype(np.uint64) + np.uint64(1), CHAR_BASE), starts, ends, CHAR_BASE))
     text_starts = np.cumsum([0] + [len(t) + 1 for t in normed[:-1]]) if normed else np.zeros(0, dtype=np.int64)
-    owner = np.searchsorted(text_starts, starts, side="right") - 1
-    return Tokens(hashes, starts, ends, owner.astype(np.int64), cls[starts] == CJK, joined)
+    owner = (np.searchsorted(text_starts, starts, side="right") - 1).astype(np.int64)
+    hashes, starts, ends, owner = merge_number_runs(hashes, starts, ends, owner, codes)
+    return Tokens(hashes, starts, ends, owner, cls[starts] == CJK, joined)
 
 
 def ngram_hashes(tokens: Tokens, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,8 @@ from corpus.decontaminate import CJK, CJK_CHAR_WIDTH, WORD, BenchmarkText, bound
 
 
 def ref_token_spans(text: str) -> list[tuple[str, int, int]]:
-    """Character by character over the bounded text (formulas and number runs already one word each):
-    alnum runs are tokens, each CJK character is a token, the rest separates. (token, start, end)."""
+    """Character by character over the bounded text (formulas already one word each): alnum runs are
+    tokens, each CJK character is a token, the rest separates; then number runs are merged. (token, start, end)."""
     tokens, start = [], None
     chars = bound_tokens(text)
     for i, ch in enumerate(chars + " "):
@@ -26,7 +26,35 @@ def ref_token_spans(text: str) -> list[tuple[str, int, int]]:
             start = None
         if cls == CJK:
             tokens.append((ch, i, i + 1))
-    return tokens
+    return _ref_number_runs(tokens)
+
+
+def _is_number(tok: str) -> bool:
+    return all("0" <= c <= "9" for c in tok)
+
+
+def _ref_number_runs(tokens: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Two or more all-digit tokens in a row (a lone `x` may stand between two of them) -> one token
+    `nm<d1>d<d2>...`; a single number stays as it is."""
+    out, i = [], 0
+    while i < len(tokens):
+        if not _is_number(tokens[i][0]):
+            out.append(tokens[i])
+            i += 1
+            continue
+        j, digits = i + 1, [tokens[i][0]]
+        while j < len(tokens):
+            if _is_number(tokens[j][0]):
+                digits.append(tokens[j][0])
+                j += 1
+            elif tokens[j][0] == "x" and j + 1 < len(tokens) and _is_number(tokens[j + 1][0]):
+                digits.append(tokens[j + 1][0])
+                j += 2
+            else:
+                break
+        out.append(("nm" + "d".join(digits), tokens[i][1], tokens[j - 1][2]) if len(digits) > 1 else tokens[i])
+        i = j
+    return out
 
 
 def ref_tokens(text: str) -> list[str]:

@@ -36,6 +36,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(exp)
     exp.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the run's latest)")
     exp.add_argument("--out", default=None, help="output folder (default: <train.run_dir>/hf)")
+    exp.add_argument("--stage", choices=["pretrain", "sft"], default="pretrain", help="which stage's config CONFIG is")
     exp.set_defaults(func=run_export)
     sft_data = commands.add_parser(
         "sft-data", help="build the SFT dataset: convert, decontaminate, execute and verify (resumable)",
@@ -100,7 +101,7 @@ def run_export(args) -> int:
     from mathforge.config import ConfigError
     from training import checkpoint, hf_checkpoint
 
-    cfg = _load(args)
+    cfg = _load_sft(args) if args.stage == "sft" else _load(args)
     folder = Path(args.checkpoint) if args.checkpoint else checkpoint.latest(cfg.train.run_dir)
     if folder is None:
         raise ConfigError(f"train.run_dir {cfg.train.run_dir}: no checkpoint to export")

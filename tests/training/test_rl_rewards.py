@@ -1,8 +1,4 @@
-"""The reward interface and the rule-based outcome reward (real grader, symbolic stage included).
-
-(RL tests live in tests/training/test_rl_*.py: a folder tests/training/rl would shadow the `training.rl`
-package, because pytest puts tests/ on sys.path and tests/training then imports as `training`.)
-"""
+"""The reward interface and the rule-based outcome reward (real grader, symbolic stage included)."""
 
 from __future__ import annotations
 

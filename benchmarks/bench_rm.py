@@ -87,11 +87,11 @@ def reference_step_seconds(cfg, batch: int, steps: int) -> float:
 
 
 def labelling_throughput(work: Path, kind: str, solutions: int, completions: int) -> dict:
-    from evaluation.backends import BackendConfig, make_backend
+    from evaluation.backends import BackendConfig
     from evaluation.benchmarks import BenchmarkItem
     from evaluation.grading import Grader
     from evaluation.tiny_model import write_tiny_llama
-    from training.rl.math_shepherd import ShepherdConfig, label_solutions
+    from training.rl.math_shepherd import ShepherdConfig, label_solutions, make_labelling_backend
     from training.sft.synthetic import draw_items
 
     model = work / "tiny"
@@ -99,10 +99,10 @@ def labelling_throughput(work: Path, kind: str, solutions: int, completions: int
         write_tiny_llama(model)
     items = draw_items(solutions, 0, ("en",))
     pairs = [(BenchmarkItem("synthetic", i.item_id, i.question, i.answer), i.solution("cot").split("\n")) for i in items]
-    backend = make_backend(BackendConfig(kind=kind, max_model_len=512), str(model))
+    cfg = ShepherdConfig(completions=completions, max_new_tokens=48, temperature=1.0)
+    backend = make_labelling_backend(BackendConfig(kind=kind, max_model_len=512), str(model), cfg)
     grader = Grader()
     try:
-        cfg = ShepherdConfig(completions=completions, max_new_tokens=48, temperature=1.0)
         label_solutions(pairs[:2], backend, cfg, grader)  # warm-up
         _, stats = label_solutions(pairs, backend, cfg, grader)
     finally:

@@ -34,7 +34,7 @@ def carry_solution(rng: random.Random) -> tuple[int, list[str], int | None]:
     wrong = rng.randrange(k + 1)
     if wrong < k:
         values[wrong:] = [rng.choice([v for v in range(10, 100) if v != start])] * (k - wrong)
-    return start, [f"carry {v}" for v in values] + [f"The answer is \\boxed{{{values[-1]}}}."], wrong if wrong < k else None
+    return start, [f"carry {v}" for v in values] + [f"The answer is {values[-1]}."], wrong if wrong < k else None
 
 
 def _question(start: int) -> str:
@@ -51,8 +51,8 @@ def copy_model(tmp_path_factory) -> Path:
     texts = []
     for _ in range(2000):
         start, steps, _ = carry_solution(rng)
-        texts.append(question_prompt(_question(start)) + " " + "\n".join(steps))
-    tok = train_bpe(texts, 300, folder)
+        texts.append(question_prompt(_question(start), "plain") + " " + "\n".join(steps))
+    tok = train_bpe(texts, 500, folder)  # every value one token: copying is one attention lookup
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=1, num_key_value_heads=1, head_dim=64, max_position_embeddings=128,
@@ -60,7 +60,7 @@ def copy_model(tmp_path_factory) -> Path:
     model = LlamaForCausalLM(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     sequences = [tok.encode(t) + [tok.eos_id] for t in texts]
-    for step in range(150):
+    for step in range(200):
         batch = random.Random(step).sample(sequences, 32)
         length = max(map(len, batch))
         ids = torch.tensor([s + [tok.eos_id] * (length - len(s)) for s in batch])
@@ -95,10 +95,10 @@ def test_hard_and_soft_labels_find_the_first_corrupted_step(copy_model):
     backend = HFBackend(BackendConfig(kind="hf", batch_size=16), str(copy_model))
     grader = Grader()
     try:
-        hard, stats = label_solutions(solutions, backend, ShepherdConfig(completions=4, temperature=0.7,
+        hard, stats = label_solutions(solutions, backend, ShepherdConfig(completions=4, temperature=0.5, prompt="plain",
                                                                          max_new_tokens=24), grader)
-        soft, _ = label_solutions(solutions, backend, ShepherdConfig(completions=4, temperature=0.7, max_new_tokens=24,
-                                                                     labels="soft"), grader)
+        soft, _ = label_solutions(solutions, backend, ShepherdConfig(completions=4, temperature=0.5, max_new_tokens=24,
+                                                                     prompt="plain", labels="soft"), grader)
     finally:
         grader.close()
     assert stats.prefixes == sum(len(steps) - 1 for _, steps in solutions) and stats.completions == 4 * stats.prefixes
@@ -119,7 +119,8 @@ def test_prm_label_command_with_vllm(copy_model, tmp_path):
                               + "\n" for item, steps in solutions), encoding="utf-8")
     out = tmp_path / "labels.jsonl"
     overrides = [f'model="{copy_model}"', f'input="{source}"', f'output="{out}"', "backend.max_model_len=128",
-                 "shepherd.completions=4", "shepherd.max_new_tokens=24", "shepherd.temperature=0.7"]
+                 "shepherd.completions=4", "shepherd.max_new_tokens=24", "shepherd.temperature=0.5",
+                 'shepherd.prompt="plain"']
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
     proc = subprocess.run([sys.executable, "-m", "training.cli", "prm-label", str(REPO / "configs/tiny/prm_label.toml"),
                            *overrides], capture_output=True, text=True, env=env, timeout=380, cwd=REPO)

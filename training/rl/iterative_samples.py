@@ -16,7 +16,7 @@ import random
 from evaluation.grading import Grader
 from mathforge.log import get_logger
 from training.rl.iterative import IterativeRLConfig, round_dir
-from training.rl.math_shepherd import label_solutions
+from training.rl.math_shepherd import label_solutions, make_labelling_backend
 from training.rl.prompts import load_items, prompt_text
 from training.rl.rewards import RuleBasedReward
 from training.rl.step_labels import LabelledSolution
@@ -26,7 +26,6 @@ log = get_logger(__name__)
 
 def sample_new_policy(cfg: IterativeRLConfig, r: int) -> list[LabelledSolution]:
     """Labelled solutions of round r's new policy (`round_r/grpo/hf`)."""
-    from evaluation.backends import make_backend
     from training.rl.rollout import VLLMRolloutEngine
 
     it = cfg.iterative
@@ -54,7 +53,7 @@ def sample_new_policy(cfg: IterativeRLConfig, r: int) -> list[LabelledSolution]:
         return [LabelledSolution(ro.item.question, tuple(steps), (1.0 if ok else 0.0,) * len(steps), ro.item.answer,
                                  f"round{r}/{ro.item.item_id}/{n}")
                 for n, ((ro, steps), ok) in enumerate(zip(kept, verdicts, strict=True))]
-    backend = make_backend(it.backend, str(policy))
+    backend = make_labelling_backend(it.backend, str(policy), it.shepherd)
     grader_ = Grader(cfg.grpo.grading)
     try:
         labelled, stats = label_solutions([(ro.item, steps) for ro, steps in kept], backend, it.shepherd, grader_)

@@ -129,12 +129,48 @@ def read_solutions(path: Path, delimiter: str) -> list[tuple[BenchmarkItem, list
     return out
 
 
-def run_labelling(cfg: ShepherdRunConfig) -> ShepherdStats:
-    """Read, label with the configured backend (vLLM: call under a `__main__` guard), write atomically."""
+class RolloutEngineBackend:
+    """The `Backend` interface over GRPO's vLLM engine (`training.rl.rollout`), which seeds every
+    question's samples (seed + q·N) and runs on the vLLM CPU build (chunked prefill off there: a seeded
+    CPU generator cannot rewind)."""
+
+    def __init__(self, cfg: BackendConfig, model_dir: str, shepherd: ShepherdConfig):
+        from training.rl.rollout import RolloutConfig, VLLMRolloutEngine
+
+        rollout = RolloutConfig(group_size=shepherd.completions, max_new_tokens=shepherd.max_new_tokens,
+                                temperature=shepherd.temperature, top_p=shepherd.top_p, seed=shepherd.seed,
+                                stop=list(shepherd.stop or []), dtype=cfg.dtype,
+                                gpu_memory_utilization=cfg.gpu_memory_utilization, cpu_kvcache_gb=cfg.cpu_kvcache_gb,
+                                max_model_len=cfg.max_model_len)
+        self.engine = VLLMRolloutEngine(rollout, model_dir)
+        self.calls = 0
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
+        n = self.engine.cfg.group_size
+        if sampling.n != n:
+            raise ValueError(f"this engine samples {n} completions per prompt, {sampling.n} asked")
+        items = [BenchmarkItem("prm-label", str(i), "", "") for i in range(len(prompts))]
+        rollouts = self.engine.generate(items, prompts, step=self.calls)  # each call its own seeds
+        self.calls += 1
+        return [[r.response for r in rollouts[q * n:(q + 1) * n]] for q in range(len(prompts))]
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def make_labelling_backend(cfg: BackendConfig, model_dir: str, shepherd: ShepherdConfig) -> Backend:
+    """vLLM through GRPO's rollout engine, else the evaluation's transformers backend."""
     from evaluation.backends import make_backend
 
+    if cfg.kind == "vllm":
+        return RolloutEngineBackend(cfg, model_dir, shepherd)
+    return make_backend(cfg, model_dir)
+
+
+def run_labelling(cfg: ShepherdRunConfig) -> ShepherdStats:
+    """Read, label with the configured backend (vLLM: call under a `__main__` guard), write atomically."""
     solutions = read_solutions(cfg.input, cfg.shepherd.step_delimiter)
-    backend = make_backend(cfg.backend, str(cfg.model))
+    backend = make_labelling_backend(cfg.backend, str(cfg.model), cfg.shepherd)
     grader = Grader(cfg.grading)
     try:
         labelled, stats = label_solutions(solutions, backend, cfg.shepherd, grader)

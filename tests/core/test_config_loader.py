@@ -95,13 +95,19 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_every_shipped_config_loads():
-    """Each TOML under configs/ names the dataclass it fills in its `# config:` first line; all must load."""
+    """Each TOML under configs/ names the dataclass it fills in its `# config:` first line (or is a URL
+    annotation file, first line `# annotations:`, checked by its own loader); all must load."""
     import importlib
+
+    from corpus.annotations import load_annotations
 
     root = Path(__file__).resolve().parents[2] / "configs"
     checked = 0
     for path in sorted(root.rglob("*.toml")):
         first = path.read_text().splitlines()[0]
+        if first.startswith("# annotations:"):
+            assert load_annotations(path), f"{path}: no annotation"
+            continue
         assert first.startswith("# config: "), f"{path}: first line must be '# config: module:Class'"
         module, cls = first.removeprefix("# config: ").strip().split(":")
         load_config(getattr(importlib.import_module(module), cls), path)

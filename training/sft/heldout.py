@@ -3,7 +3,7 @@ chat prompts, sandbox and grader), so that "before SFT" and "after SFT" are meas
 
 The split is written as JSONL test files (one per language, the `question_answer` record format)
 laid out like shared/data/benchmarks, and registered under `synthetic_en` / `synthetic_zh` in the
-evaluation's local benchmark table for this process.
+evaluation's local benchmark table while the evaluation runs (removed afterwards).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from training.sft.synthetic import SyntheticItem
 
 
 def write_heldout_benchmarks(items: Sequence[SyntheticItem], root: Path) -> list[str]:
-    """One test file per language under `root`; returns the benchmark names (registered here)."""
+    """One test file per language under `root`; returns the benchmark names (registered; the caller
+    removes them from `LOCAL_BENCHMARKS`)."""
     names = []
     for lang in ("en", "zh"):
         chosen = [item for item in items if item.lang == lang]
@@ -48,5 +49,9 @@ def evaluate_heldout(model_dir: Path, items: Sequence[SyntheticItem], run_dir: P
         sampling=SamplingConfig(n=1, temperature=0.0, max_new_tokens=max_new_tokens),
         sandbox=SandboxConfig(workers=2),
     )
-    results = run_eval(cfg)
+    try:
+        results = run_eval(cfg)
+    finally:
+        for name in names:
+            LOCAL_BENCHMARKS.pop(name, None)
     return {key: summary["accuracy_first_sample"] for key, summary in results["benchmarks"].items()}

@@ -18,6 +18,7 @@ dropped/<source>/<n>.jsonl, decontam_index.npz, decontam_removed.jsonl, summary.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -29,7 +30,7 @@ from corpus.config import DecontamConfig
 from evaluation.answers import extract_answer
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.grading import Grader, GradingConfig
-from evaluation.programs import extract_program, python_output_to_latex
+from evaluation.programs import extract_program
 from evaluation.sandbox import SandboxConfig, SandboxPool, SandboxResult
 from mathforge.config import ConfigError
 from mathforge.io import atomic_write_text
@@ -110,6 +111,11 @@ def verify_shard(examples: list[SFTExample], pool: SandboxPool, grader: Grader, 
     """(kept examples, (dropped example, reason)); tool outputs of the kept ones are the real ones."""
     programs = [_programs(e) if i not in contaminated else [] for i, e in enumerate(examples)]
     flat = pool.run_many([p for ps in programs for p in ps])
+    starts = list(itertools.accumulate((len(ps) for ps in programs), initial=0))
+    printed = {i: flat[starts[i]].output for i, e in enumerate(examples)
+               if e.format == "pot" and programs[i] and flat[starts[i]].ok}
+    # program output -> LaTeX runs sympy on model-controlled text: in the sandbox, under its limits
+    latex = dict(zip(printed, pool.to_latex_many(list(printed.values())), strict=True))
     kept, dropped, answers, at = [], [], [], 0
     for i, example in enumerate(examples):
         results, at = flat[at: at + len(programs[i])], at + len(programs[i])
@@ -117,7 +123,7 @@ def verify_shard(examples: list[SFTExample], pool: SandboxPool, grader: Grader, 
             answers.append(("contaminated", example, None))
         elif example.format == "pot":
             ok = bool(results) and results[0].ok
-            answers.append((None if ok else "program_error", example, python_output_to_latex(results[0].output) if ok else None))
+            answers.append((None if ok else "program_error", example, latex.get(i)))
         else:
             if example.format == "tool":
                 example = example.with_solution(_with_real_outputs(example.solution, results, max_chars))

@@ -12,7 +12,7 @@ from training.rl.grpo_cli import add_grpo_command
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="command", metavar="{tokenizer,pretrain,export,sft-data,sft,rm,prm-label,grpo-iterative}", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
     tok = commands.add_parser(
         "tokenizer", help="train a byte-level BPE on the data sources' Parquet text (data.tokenizer_dir)",
         description="Train a small byte-level BPE tokenizer on the `text` column of every data source "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mathforge.cli import add_config_arguments
+from mathforge.config import add_config_arguments
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:

@@ -44,12 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """The convention every command follows: a TOML config path, then key.sub=value overrides."""
-    parser.add_argument("config", help="TOML config file (see configs/tiny/ and configs/deepseekmath-7b/)")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override a config value")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -7,6 +7,7 @@ with an error naming the key and the file, not surface hours later as a silent d
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tomllib
@@ -177,3 +178,9 @@ def save_resolved_config(cfg: Any, run_dir: str | Path) -> Path:
     path = Path(run_dir) / RESOLVED_CONFIG_NAME
     atomic_write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The convention every command follows: a TOML config path, then key.sub=value overrides."""
+    parser.add_argument("config", help="TOML config file (see configs/tiny/ and configs/deepseekmath-7b/)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override a config value")

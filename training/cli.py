@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from mathforge.cli import add_config_arguments
+from mathforge.config import add_config_arguments
 from training.rl.commands import add_reward_commands
 from training.rl.grpo_cli import add_grpo_command
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from mathforge.cli import add_config_arguments
+from mathforge.config import add_config_arguments
 
 
 def add_reward_commands(commands) -> None:

@@ -78,17 +78,18 @@ def run_tokenizer(args) -> int:
 def run_pretrain(args) -> int:
     from training.pretrain import pretrain
 
-    return _run_stage(pretrain, _load(args))
+    return run_stage(pretrain, _load(args))
 
 
-def _run_stage(stage, cfg) -> int:
-    """Run a training stage; a non-finite loss is exit status 1; rank 0 prints the summary."""
+def run_stage(stage, cfg, what: str = "training") -> int:
+    """Run a training stage from a command: a stop (non-finite loss, failed weight sync: `TrainingStopped`)
+    is one line and exit status 1; rank 0 prints the summary."""
     from training.loop import TrainingStopped
 
     try:
         summary = stage(cfg)
     except TrainingStopped as exc:
-        print(f"mathforge: training stopped: {exc}")
+        print(f"mathforge: {what} stopped: {exc}")
         return 1
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary, indent=2))
@@ -130,7 +131,7 @@ def run_sft_data(args) -> int:
 def run_sft(args) -> int:
     from training.sft.stage import sft
 
-    return _run_stage(sft, _load_sft(args))
+    return run_stage(sft, _load_sft(args))
 
 
 def main(argv: list[str] | None = None) -> int:

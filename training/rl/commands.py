@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from mathforge.config import add_config_arguments
 
@@ -39,12 +38,11 @@ def add_reward_commands(commands) -> None:
 
 def run_rm(args) -> int:
     from mathforge.config import load_config
+    from training.cli import run_stage
     from training.reward_training import RewardModelConfig, train_reward_model
 
-    summary = train_reward_model(load_config(RewardModelConfig, args.config, args.overrides))
-    if os.environ.get("RANK", "0") == "0":
-        print(json.dumps(summary, indent=2))
-    return 0
+    return run_stage(train_reward_model, load_config(RewardModelConfig, args.config, args.overrides),
+                     "reward-model training")
 
 
 def run_prm_label(args) -> int:
@@ -61,15 +59,7 @@ def run_prm_label(args) -> int:
 
 def run_grpo_iterative(args) -> int:
     from mathforge.config import load_config
-    from training.loop import TrainingStopped
+    from training.cli import run_stage
     from training.rl.iterative import IterativeRLConfig, iterative_rl
-    from training.rl.rollout import WeightSyncError
 
-    cfg = load_config(IterativeRLConfig, args.config, args.overrides)
-    try:
-        summary = iterative_rl(cfg)
-    except (TrainingStopped, WeightSyncError) as exc:
-        print(f"mathforge: iterative RL stopped: {exc}")
-        return 1
-    print(json.dumps(summary, indent=2))
-    return 0
+    return run_stage(iterative_rl, load_config(IterativeRLConfig, args.config, args.overrides), "iterative RL")

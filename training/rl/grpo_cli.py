@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 from mathforge.config import add_config_arguments
 
 
@@ -22,16 +19,7 @@ def add_grpo_command(commands) -> None:
 
 def run_grpo(args) -> int:
     from mathforge.config import load_config
-    from training.loop import TrainingStopped
+    from training.cli import run_stage
     from training.rl.grpo import GRPOConfig, grpo
-    from training.rl.rollout import WeightSyncError
 
-    cfg = load_config(GRPOConfig, args.config, args.overrides)
-    try:
-        summary = grpo(cfg)
-    except (TrainingStopped, WeightSyncError) as exc:
-        print(f"mathforge: GRPO stopped: {exc}")
-        return 1
-    if os.environ.get("RANK", "0") == "0":
-        print(json.dumps(summary, indent=2))
-    return 0
+    return run_stage(grpo, load_config(GRPOConfig, args.config, args.overrides), "GRPO")

@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from evaluation.benchmarks import BenchmarkItem
+from training.loop import TrainingStopped
 from training.rl.rewards import Rollout
 
 
@@ -56,7 +57,7 @@ class RolloutConfig:
     sync_timeout_s: float = 300.0  # a weight sync slower than this stops the run
 
 
-class WeightSyncError(RuntimeError):
+class WeightSyncError(TrainingStopped):
     """New policy weights did not reach the rollout engine intact and in time; the run must stop."""
 
 

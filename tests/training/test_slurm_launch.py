@@ -53,9 +53,12 @@ def test_sbatch_tensor_parallel_run_matches_one_process(slurm_cluster, run_overr
     got = [r["loss"] for r in read_metrics(slurm_run / "metrics.jsonl")]
     assert len(got) == len(expected) == 6
     assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) < 1e-5, (got, expected)
-    # the TP=2 run's export (its two checkpoint shards merged) holds the one-process run's weights
+    # the TP=2 run's export (its two checkpoint shards merged) holds the one-process run's weights. The
+    # losses above check the maths to 1e-5; a weight whose gradient is at rounding level (the TP all-reduce
+    # sums in another order) moves by a different Adam step (up to ~lr = 3e-3), seen up to 1.2e-5 here,
+    # while a wrongly merged shard would be off by the weights' own size (~0.1).
     ours = load_file(slurm_run / "hf" / "model.safetensors")
     reference = load_file(tmp_path / "local" / "hf" / "model.safetensors")
     assert ours.keys() == reference.keys()
     for name in ours:
-        torch.testing.assert_close(ours[name], reference[name], rtol=0, atol=1e-5, msg=name)
+        torch.testing.assert_close(ours[name], reference[name], rtol=0, atol=1e-4, msg=name)

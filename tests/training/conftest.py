@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,3 +58,12 @@ def demo_run(tmp_path_factory, corpus) -> tuple[Path, dict]:
     """The demo stage run once on a corpus folder of Parquet shards (30 steps): its folder and summary."""
     root = tmp_path_factory.mktemp("demo")
     return root, run_demo_stage(root, corpus_dir=corpus, steps=30)
+
+
+def load_worker(path: Path) -> ModuleType:
+    """A torchrun worker script imported by path as a module (works under every pytest import mode; the
+    test imports the same file that torchrun runs). Test modules import it from `tests.training.conftest`."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

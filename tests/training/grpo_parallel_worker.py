@@ -1,6 +1,7 @@
 """A few GRPO updates of the tiny model on fixed rollouts under one parallel layout; rank 0 writes the
 loss and metrics of every step as JSON. Imported by the test for the one-process reference and run by
-it under torchrun for tensor parallel 2."""
+it under torchrun for tensor parallel 2. With --sync-bucket-mb: rank 0 writes the HF buckets the weight
+sync would send (`training.rl.weight_sync.hf_buckets`) instead."""
 
 from __future__ import annotations
 
@@ -63,14 +64,33 @@ def run_updates(full_state: dict[str, torch.Tensor], steps: int = 3, mu: int = 1
     return results
 
 
+def sync_buckets(full_state: dict[str, torch.Tensor], bucket_mb: float) -> list[dict[str, torch.Tensor]]:
+    """The weight sync's HF buckets of a model holding `full_state` (rank 0; [] elsewhere)."""
+    from megatron.core import parallel_state as ps
+
+    from training.rl.weight_sync import hf_buckets
+
+    model = build_model(CFG, tp=ps.get_tensor_model_parallel_world_size(), pp=ps.get_pipeline_model_parallel_world_size(),
+                        pre_process=ps.is_pipeline_first_stage(), post_process=ps.is_pipeline_last_stage())
+    hf_checkpoint.load_into_model(model, full_state, CFG)
+    return [b for b in hf_buckets(model, CFG, bucket_mb, torch.float32) if b]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--pp", type=int, default=1)
+    parser.add_argument("--sync-bucket-mb", type=float, default=None)
     parser.add_argument("--mu", type=int, default=1)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    with distributed(ParallelConfig(tensor=args.tp), seed=0):
+    with distributed(ParallelConfig(tensor=args.tp, pipeline=args.pp), seed=0):
+        if args.sync_bucket_mb is not None:
+            buckets = sync_buckets(torch.load(args.weights), args.sync_bucket_mb)
+            if torch.distributed.get_rank() == 0:
+                torch.save(buckets, args.out)
+            return
         results = run_updates(torch.load(args.weights), mu=args.mu)
         if torch.distributed.get_rank() == 0:
             args.out.write_text(json.dumps(results))

@@ -6,7 +6,6 @@ TP=2, PP=2 and DP=2 with the same next losses."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import torch
 
 from mathforge.config import ConfigError
+from tests.training.conftest import load_worker
 from training import hf_checkpoint
 from training.model import build_model
 from training.parallel import ParallelConfig, distributed
@@ -25,15 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("parallel_worker.py")
 
 
-def _load_worker():
-    """The worker module by path (works under every pytest import mode; torchrun runs the same file)."""
-    spec = importlib.util.spec_from_file_location("parallel_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = _load_worker()
+worker = load_worker(WORKER)
 STEPS = 10
 
 

@@ -31,7 +31,7 @@ from training.sft.synthetic import draw_items
 from training.tokenizer import train_bpe
 
 TINY = ModelConfig(num_layers=1, hidden_size=64, num_attention_heads=1, ffn_hidden_size=128, vocab_size=384,
-                   seq_length=96)
+                   seq_length=160)  # digits are one token each
 
 
 def _solutions(n: int, seed: int, tag: str) -> list[LabelledSolution]:

@@ -1,35 +1,49 @@
 """Reward-model reward sources: step ends found on response token ids, outcome and process rewards read
-from a real transformers reward model, and the weighted combination with the rule-based grader."""
+from a real transformers reward model, the weighted combination with the rule-based grader, and GRPO's
+`[reward]` table that selects them."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from evaluation.benchmarks import BenchmarkItem
+from mathforge.config import ConfigError, from_dict, load_config, to_dict
 from training.rl.model_rewards import (
     CombinedReward,
+    RewardConfig,
     RewardModelSource,
     RewardModelSourceConfig,
     RewardScorer,
     Weighted,
+    build_reward_source,
     response_step_ends,
     token_bytes,
 )
 from training.rl.rewards import Reward, Rollout, RuleBasedReward
-from training.tokenizer import train_bpe
+from training.tokenizer import load_tokenizer, train_bpe
 
 TEXTS = ["User: What is 3 * 4 + 2?\n\nAssistant: 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}.",
          "计算 5 + 6 的值。\n5 + 6 = 11\n所以答案是 \\boxed{11}。"] * 20
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return train_bpe(TEXTS, 300, tmp_path_factory.mktemp("tok"))
+def tokenizer_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tok")
+    train_bpe(TEXTS, 300, folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def reward_model_dir(tokenizer, tmp_path_factory):
+def tokenizer(tokenizer_dir):
+    return load_tokenizer(tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def reward_model_dir(tokenizer, tokenizer_dir, tmp_path_factory):
     """A random tiny LlamaForSequenceClassification (num_labels 1), the format `train rm` exports."""
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
@@ -38,6 +52,8 @@ def reward_model_dir(tokenizer, tmp_path_factory):
                          num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tokenizer.eos_id)
     folder = tmp_path_factory.mktemp("rm")
     LlamaForSequenceClassification(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):  # an export carries its tokenizer
+        shutil.copy(tokenizer_dir / name, folder / name)
     return folder
 
 
@@ -93,5 +109,42 @@ def test_combined_reward_adds_outcome_to_the_last_step(tokenizer, reward_model_d
             assert [v for _, v in reward.steps] == pytest.approx(expected)
         only_outcome = CombinedReward([Weighted(rule, 1.0), Weighted(rule, 0.5)]).score(rollouts)
         assert only_outcome == [Reward(value=1.5), Reward(value=0.0)]
+    finally:
+        rule.close()
+
+
+def _reward_config(*overrides: str) -> RewardConfig:
+    from training.rl.grpo import GRPOConfig
+
+    repo = Path(__file__).resolve().parents[2]
+    return load_config(GRPOConfig, repo / "configs/tiny/grpo.toml", overrides).reward
+
+
+def test_reward_table_round_trips_and_selects_the_weighted_sources(tokenizer, reward_model_dir):
+    rollouts = [_rollout(tokenizer, " 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}."),
+                _rollout(tokenizer, " 3 * 4 = 12\nThe answer is \\boxed{15}.")]
+    cfg = _reward_config("reward.rule.weight=2.0", "reward.process_rm.weight=0.5",
+                         f'reward.process_rm.path="{reward_model_dir}"')
+    assert from_dict(RewardConfig, to_dict(cfg), "round trip") == cfg
+    rule = RuleBasedReward(cfg.rule)
+    try:
+        assert build_reward_source(_reward_config(), rule) is rule  # the default: the grader alone
+        combined = build_reward_source(cfg, rule)
+        assert isinstance(combined, CombinedReward) and [p.weight for p in combined.parts] == [2.0, 0.5]
+        alone = RewardModelSource(cfg.process_rm, tokenizer, RewardScorer(reward_model_dir)).score(rollouts)
+        for reward, steps, outcome in zip(combined.score(rollouts), alone, [2.0, 0.0], strict=True):
+            expected = [0.5 * v for _, v in steps.steps]
+            expected[-1] += outcome
+            assert [v for _, v in reward.steps] == pytest.approx(expected, abs=1e-5)
+        outcome_only = build_reward_source(_reward_config("reward.rule.weight=0", "reward.outcome_rm.weight=1",
+                                                          f'reward.outcome_rm.path="{reward_model_dir}"'), rule)
+        assert isinstance(outcome_only, RewardModelSource) and outcome_only.score(rollouts)[0].value is not None
+        for overrides, match in ((["reward.rule.weight=0"], "every source has weight 0"),
+                                 (["reward.outcome_rm.weight=1", 'reward.outcome_rm.path="/nonexistent"'],
+                                  "reward.outcome_rm.path"),
+                                 (["reward.process_rm.weight=1", f'reward.process_rm.path="{reward_model_dir}"',
+                                   'reward.process_rm.kind="outcome"'], "reward.process_rm.kind")):
+            with pytest.raises(ConfigError, match=match):
+                build_reward_source(_reward_config(*overrides), rule)
     finally:
         rule.close()

@@ -3,7 +3,6 @@ vocab-parallel log-probs and entropy), for one and for several updates per explo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.training.conftest import load_worker
 from training import hf_checkpoint
 from training.model import build_model
 from training.parallel import ParallelConfig, distributed
@@ -21,14 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("grpo_parallel_worker.py")
 
 
-def _load_worker():
-    spec = importlib.util.spec_from_file_location("grpo_parallel_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = _load_worker()
+worker = load_worker(WORKER)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """The GRPO stage (DeepSeekMath §4.1) on the one training loop (`training.loop`).
 
 Each step k (one exploration stage with the default μ = 1 policy update per stage):
-1. weight sync: the policy's full state (gathered over TP/PP) -> HF names -> the vLLM engine, in memory,
-   checksummed (`training.rl.rollout`); at step 0 and after a resume this also brings the engine to the
-   restored policy;
+1. weight sync: the policy's state, gathered over TP/PP in buckets (`training.rl.weight_sync`) -> HF
+   names -> the vLLM engine, in memory, checksummed per bucket (`training.rl.rollout`); at step 0 and
+   after a resume this also brings the engine to the restored policy;
 2. rank 0 samples G outputs for each of the step's Q questions (`training.rl.prompts`), scores them
-   (`training.rl.rewards`) and computes advantages (`training.rl.advantages`: outcome, or process when
+   with the `[reward]` sources (`training.rl.model_rewards.RewardConfig`: the rule-based grader, an
+   outcome and/or a process reward model, weighted) and computes advantages (`training.rl.advantages`: outcome, or process when
    the rewards are per step), then broadcasts the scored outputs to every rank;
 3. every rank builds its data-parallel share of micro-batches (`training.rl.batches`) and the frozen
    reference model (the policy at the start of the run) gives log π_ref in a forward-only pass; with
@@ -15,8 +16,9 @@ The engine lives in rank 0's process (its engine core and workers are vLLM's own
 node it shares the devices with the trainer (`rollout.gpu_memory_utilization`); a split placement
 would give the engine its own devices through CUDA_VISIBLE_DEVICES before it starts.
 
-Step metrics (besides the loop's loss, lr, grad norm, training tokens/s): reward mean/std, accuracy,
-zero_variance_fraction, response length, truncated fraction, rollout tokens/s, and the seconds of
+Step metrics (besides the loop's loss, lr, grad norm, training tokens/s): reward mean/std (outcome:
+over outputs; process: over all step rewards), accuracy (the grader's verdicts, whatever the reward
+source), zero_variance_fraction, response length, truncated fraction, rollout tokens/s, and the seconds of
 sync / rollout / reward / reference log-probs; from the objective pg_loss, kl, clip_fraction,
 ratio_deviation, entropy, logprob_gap (engine vs trainer log-probabilities of the sampled tokens).
 """
@@ -24,7 +26,7 @@ ratio_deviation, entropy, logprob_gap (engine vs trainer log-probabilities of th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,17 +37,19 @@ from evaluation.grading import GradingConfig
 from mathforge.config import ConfigError
 from mathforge.io import atomic_path
 from mathforge.log import get_logger
-from training import hf_checkpoint, loop
+from training import loop
 from training.metrics import METRICS_NAME, read_metrics
 from training.model import ModelConfig, build_model
 from training.objectives import Batch
 from training.parallel import ParallelConfig
 from training.rl.advantages import StdMode, outcome_advantages, process_advantages, zero_variance_groups
 from training.rl.batches import Sample, micro_batches, rank_samples, step_length
+from training.rl.model_rewards import RewardConfig, build_reward_source
 from training.rl.objective import GRPOLossConfig, GRPOObjective
 from training.rl.prompts import PromptsConfig, load_items, prompt_text, step_items
-from training.rl.rewards import Reward, RewardSource, Rollout, RuleBasedReward, RuleRewardConfig
-from training.rl.rollout import RolloutConfig, VLLMRolloutEngine
+from training.rl.rewards import Reward, RewardSource, Rollout, RuleBasedReward
+from training.rl.rollout import RolloutConfig, VLLMRolloutEngine, engine_dtype
+from training.rl.weight_sync import hf_buckets
 from training.step import OptimizerConfig
 
 log = get_logger(__name__)
@@ -76,7 +80,7 @@ class GRPOConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     loss: GRPOLossConfig = field(default_factory=GRPOLossConfig)
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
-    reward: RuleRewardConfig = field(default_factory=RuleRewardConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     grading: GradingConfig = field(default_factory=GradingConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
@@ -96,14 +100,19 @@ def token_advantages(rollouts: Sequence[Rollout], rewards: Sequence[Reward], gro
     if any(steps) and not all(steps):
         raise ValueError("a step's rewards must be all outcome or all per-step")
     if all(steps):
-        out = []
+        out, flat, flat_groups = [], [], []
         for first in range(0, len(rollouts), group_size):
             group = range(first, first + group_size)
             adv = process_advantages([[e for e, _ in rewards[i].steps] for i in group],
                                      [[v for _, v in rewards[i].steps] for i in group],
                                      [len(rollouts[i].response_ids) for i in group], cfg.std, cfg.eps)
             out += [adv[j, : len(rollouts[i].response_ids)].tolist() for j, i in enumerate(group)]
-        return out, {}
+            values = [v for i in group for _, v in rewards[i].steps]
+            flat += values
+            flat_groups.append(all(v == values[0] for v in values))
+        values = torch.tensor(flat, dtype=torch.float64)
+        return out, {"reward_mean": values.mean().item(), "reward_std": values.std(correction=0).item(),
+                     "zero_variance_fraction": sum(flat_groups) / len(flat_groups)}
     values = torch.tensor([r.value for r in rewards], dtype=torch.float64).view(-1, group_size)
     adv = outcome_advantages(values, cfg.std, cfg.eps).flatten().tolist()
     stats = {"reward_mean": values.mean().item(), "reward_std": values.std(correction=0).item(),
@@ -134,7 +143,7 @@ class GRPOStage:
     """State of the stage across steps: the engine and reward source (rank 0), the reference model, the
     current exploration stage's micro-batches."""
 
-    def __init__(self, cfg: GRPOConfig, run: loop.Run, make_rewards: Callable[[], RewardSource] | None = None):
+    def __init__(self, cfg: GRPOConfig, run: loop.Run):
         from megatron.core import parallel_state as ps
 
         self.cfg, self.run = cfg, run
@@ -148,14 +157,15 @@ class GRPOStage:
         self.reference.eval().requires_grad_(False)
         self.engine: VLLMRolloutEngine | None = None
         self.rewards: RewardSource | None = None
+        self.grader: RuleBasedReward | None = None
         self.items = load_items(cfg.prompts) if self.rank0 else []
         self.current: tuple[int, list[Batch]] | None = None  # (exploration step, micro-batches)
         self.pad_id = 0
         if self.rank0:
             self.engine = VLLMRolloutEngine(cfg.rollout, str(self._engine_start_dir()))
             self.pad_id = self.engine.eos_id if self.engine.eos_id is not None else 0
-            # learned rewards (outcome/process RM, combined; issue 13) come from `make_rewards`
-            self.rewards = make_rewards() if make_rewards else RuleBasedReward(cfg.reward, cfg.grading)
+            self.grader = RuleBasedReward(cfg.reward.rule, cfg.grading)
+            self.rewards = build_reward_source(cfg.reward, self.grader)
         holder = [self.pad_id]
         dist.broadcast_object_list(holder, src=0)
         self.pad_id = holder[0]
@@ -172,6 +182,8 @@ class GRPOStage:
             self.engine.close()
         if self.rewards is not None:
             self.rewards.close()
+        if self.grader is not None:
+            self.grader.close()
 
     def before_step(self, step: int) -> dict[str, float]:
         mu = self.cfg.train.updates_per_exploration
@@ -201,13 +213,17 @@ class GRPOStage:
         return self.current[1]
 
     def _sync(self) -> dict[str, float]:
-        full = hf_checkpoint.gather_full_state(self.policy, self.cfg.model)
-        seconds = 0.0
+        """The policy into the engine bucket by bucket (`training.rl.weight_sync`; a collective)."""
+        began = time.perf_counter()
+        dtype = getattr(torch, engine_dtype(self.cfg.rollout))
+        buckets = hf_buckets(self.policy, self.cfg.model, self.cfg.rollout.sync_bucket_mb, dtype)
         if self.engine is not None:
-            report = self.engine.load_weights(hf_checkpoint.megatron_to_hf(full, self.cfg.model))
-            seconds = report.seconds
+            self.engine.load_weights(buckets)
+        else:
+            for _ in buckets:
+                pass
         dist.barrier()
-        return {"sync_seconds": seconds}
+        return {"sync_seconds": time.perf_counter() - began}
 
     def _explore(self, step: int) -> tuple[list[Sample], dict[str, float]]:
         """Rank 0 samples and scores; every rank gets the scored outputs."""
@@ -218,7 +234,7 @@ class GRPOStage:
         return payload[0]
 
     def _sample_and_score(self, step: int) -> tuple[list[Sample], dict[str, float]]:
-        assert self.engine is not None and self.rewards is not None
+        assert self.engine is not None and self.rewards is not None and self.grader is not None
         items = step_items(self.items, step, self.per_step, self.cfg.prompts.seed)
         began = time.perf_counter()
         rollouts = self.engine.generate(items, [prompt_text(i, self.cfg.prompts.style) for i in items], step)
@@ -226,6 +242,7 @@ class GRPOStage:
         began = time.perf_counter()
         rewards = self.rewards.score(rollouts)
         reward_seconds = time.perf_counter() - began
+        correct = self.grader.correct(rollouts)
         advantages, stats = token_advantages(rollouts, rewards, self.cfg.rollout.group_size, self.cfg.advantage)
         lengths = [len(r.response_ids) for r in rollouts]
         too_long = [r for r in rollouts if len(r.prompt_ids) + len(r.response_ids) > self.cfg.model.seq_length + 1]
@@ -235,7 +252,7 @@ class GRPOStage:
                               "rollout.max_new_tokens or set rollout.max_model_len")
         samples = [Sample(r.prompt_ids, r.response_ids, tuple(a), r.sampler_logprobs)
                    for r, a in zip(rollouts, advantages, strict=True)]
-        stats |= {"response_length": sum(lengths) / len(lengths),
+        stats |= {"accuracy": sum(correct) / len(correct), "response_length": sum(lengths) / len(lengths),
                   "truncated_fraction": sum(r.truncated for r in rollouts) / len(rollouts),
                   "rollout_tokens_per_s": sum(lengths) / rollout_seconds,
                   "rollout_seconds": rollout_seconds, "reward_seconds": reward_seconds}
@@ -253,9 +270,8 @@ class GRPOStage:
         return micro_batches(mine, mbs, step_length(samples), self.pad_id)
 
 
-def grpo(cfg: GRPOConfig, make_rewards: Callable[[], RewardSource] | None = None) -> dict:
-    """Run (or resume) GRPO under torchrun or as one process; the summary on every rank. `make_rewards`
-    (rank 0 calls it once) replaces the rule-based reward, e.g. by `training.rl.model_rewards` sources."""
+def grpo(cfg: GRPOConfig) -> dict:
+    """Run (or resume) GRPO under torchrun or as one process; the summary on every rank."""
     questions_per_step(cfg)
     if cfg.train.updates_per_exploration < 1:
         raise ConfigError("train.updates_per_exploration must be >= 1")
@@ -264,7 +280,7 @@ def grpo(cfg: GRPOConfig, make_rewards: Callable[[], RewardSource] | None = None
     stages: list[GRPOStage] = []
 
     def make_stage(run: loop.Run) -> loop.Stage:
-        stage = GRPOStage(cfg, run, make_rewards)
+        stage = GRPOStage(cfg, run)
         stages.append(stage)
         return loop.Stage(name="grpo", total_steps=cfg.train.total_steps, batches=stage.batches,
                           objective=stage.objective, lr=lambda step: cfg.train.lr, before_step=stage.before_step,

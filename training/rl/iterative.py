@@ -35,8 +35,7 @@ from mathforge.log import get_logger
 from training.reward_training import RewardModelConfig, train_reward_model
 from training.rl.grpo import GRPOConfig, grpo
 from training.rl.math_shepherd import ShepherdConfig
-from training.rl.model_rewards import RewardModelSource, RewardModelSourceConfig
-from training.rl.rewards import RewardSource, RuleBasedReward
+from training.rl.model_rewards import RewardConfig, RewardModelSourceConfig
 from training.rl.step_labels import LabelledSolution, read_labelled, write_labelled
 
 log = get_logger(__name__)
@@ -104,29 +103,23 @@ def reward_model_dir(cfg: IterativeRLConfig, r: int) -> Path:
     return cfg.iterative.initial_reward_model if r == 0 else round_dir(cfg, r - 1) / "rm"
 
 
-def reward_factory(cfg: IterativeRLConfig, rm_run: Path) -> Callable[[], RewardSource]:
-    """The GRPO stage's reward source: the reward model (plus the weighted rule grader, if configured)."""
+def round_reward(cfg: IterativeRLConfig, rm_run: Path) -> RewardConfig:
+    """Round r's GRPO `[reward]`: its reward model (of `iterative.reward_kind`), plus the rule-based
+    grader weighted by `iterative.rule_weight` (0: the reward model alone)."""
     it = cfg.iterative
-
-    def make() -> RewardSource:
-        from training.rl.model_rewards import CombinedReward, Weighted
-        from training.tokenizer import load_tokenizer
-
-        source_cfg = RewardModelSourceConfig(path=rm_run / "hf", kind=it.reward_kind, transform=it.reward_transform,
-                                             step_delimiter=cfg.rm.data.step_delimiter)
-        model_source = RewardModelSource(source_cfg, load_tokenizer(rm_run / "hf"))
-        if it.rule_weight <= 0:
-            return model_source
-        return CombinedReward([Weighted(model_source), Weighted(RuleBasedReward(cfg.grpo.reward, cfg.grpo.grading),
-                                                                it.rule_weight)])
-    return make
+    model = RewardModelSourceConfig(path=rm_run / "hf", kind=it.reward_kind, transform=it.reward_transform,
+                                    step_delimiter=cfg.rm.data.step_delimiter)
+    unused = RewardModelSourceConfig(weight=0.0)
+    return RewardConfig(rule=dataclasses.replace(cfg.grpo.reward.rule, weight=it.rule_weight),
+                        outcome_rm=model if it.reward_kind == "outcome" else unused,
+                        process_rm=model if it.reward_kind == "process" else dataclasses.replace(unused, kind="process"))
 
 
 def run_grpo_phase(cfg: IterativeRLConfig, r: int) -> None:
     train = dataclasses.replace(cfg.grpo.train, run_dir=round_dir(cfg, r) / "grpo", init_from_hf=policy_dir(cfg, r),
                                 init_from_checkpoint=None, total_steps=cfg.iterative.grpo_steps_per_round,
                                 export_hf=True, seed=cfg.grpo.train.seed + r)
-    grpo(dataclasses.replace(cfg.grpo, train=train), make_rewards=reward_factory(cfg, reward_model_dir(cfg, r)))
+    grpo(dataclasses.replace(cfg.grpo, train=train, reward=round_reward(cfg, reward_model_dir(cfg, r))))
 
 
 def run_rm_phase(cfg: IterativeRLConfig, r: int) -> dict:

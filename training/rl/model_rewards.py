@@ -10,6 +10,10 @@ megatron trained (tested to 1e-5).
   `step_delimiter` (empty steps merged into the next), found on the response's token ids through the
   byte-level BPE's bytes, so the step ends are positions in `response_ids` as GRPO needs them.
 `transform`: "sigmoid" gives σ(s) ∈ (0, 1) (the probability the RM was trained to output), "logit" s.
+
+`RewardConfig` is GRPO's `[reward]` table: one sub-table per source (`rule`, `outcome_rm`, `process_rm`),
+each with a `weight`; `build_reward_source` serves the sources whose weight is not 0, alone or summed
+by `CombinedReward`. The reward models run in the trainer's (rank 0's) process.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from typing import Literal
 
 import torch
 
-from training.rl.rewards import Reward, RewardSource, Rollout
+from mathforge.config import ConfigError
+from training.rl.rewards import Reward, RewardSource, Rollout, RuleBasedReward, RuleRewardConfig
 
 
 @dataclass
 class RewardModelSourceConfig:
-    path: Path = Path("runs/rm/hf")
+    weight: float = 1.0  # its share in a combined reward (`RewardConfig`); 0: unused
+    path: Path = Path("runs/rm/hf")  # the exported reward model (`mathforge train rm` writes run_dir/hf)
     kind: Literal["outcome", "process"] = "outcome"
     step_delimiter: str = "\n"
     transform: Literal["sigmoid", "logit"] = "sigmoid"
@@ -188,3 +194,33 @@ class CombinedReward:
     def close(self) -> None:
         for part in self.parts:
             part.source.close()
+
+
+@dataclass
+class RewardConfig:
+    """GRPO's `[reward]`: Σ weight · source over the sources whose weight is not 0 (rule-based grader by
+    default; `reward.outcome_rm.weight = 1` with `reward.rule.weight = 0` is the paper's outcome RM)."""
+
+    rule: RuleRewardConfig = field(default_factory=RuleRewardConfig)
+    outcome_rm: RewardModelSourceConfig = field(default_factory=lambda: RewardModelSourceConfig(weight=0.0))
+    process_rm: RewardModelSourceConfig = field(
+        default_factory=lambda: RewardModelSourceConfig(weight=0.0, kind="process"))
+
+
+def build_reward_source(cfg: RewardConfig, rule: RuleBasedReward) -> RewardSource:
+    """The configured reward; `rule` is the caller's grader (it also measures accuracy, so it is shared)."""
+    from training.tokenizer import load_tokenizer
+
+    parts: list[Weighted] = [Weighted(rule, cfg.rule.weight)] if cfg.rule.weight != 0 else []
+    for key, kind in (("outcome_rm", "outcome"), ("process_rm", "process")):
+        source: RewardModelSourceConfig = getattr(cfg, key)
+        if source.weight == 0:
+            continue
+        if source.kind != kind:
+            raise ConfigError(f"reward.{key}.kind is {source.kind!r}; this table configures the {kind} reward model")
+        if not (Path(source.path) / "config.json").is_file():
+            raise ConfigError(f"reward.{key}.path {source.path}: no exported reward model (config.json) there")
+        parts.append(Weighted(RewardModelSource(source, load_tokenizer(source.path)), source.weight))
+    if not parts:
+        raise ConfigError("reward: every source has weight 0 (reward.rule / outcome_rm / process_rm .weight)")
+    return parts[0].source if len(parts) == 1 and parts[0].weight == 1 else CombinedReward(parts)

@@ -63,6 +63,7 @@ class RewardSource(Protocol):
 class RuleRewardConfig:
     """Outcome reward from the evaluation grader: the extracted final answer against the gold one."""
 
+    weight: float = 1.0  # its share in GRPO's reward (`training.rl.model_rewards.RewardConfig`); 0: unused
     correct: float = 1.0
     wrong: float = 0.0
     truncated: float | None = None  # reward for a response cut at the length limit; None: grade it as usual

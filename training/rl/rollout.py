@@ -10,28 +10,33 @@ Sampling: every question gets one request with `n = G`; vLLM gives each of the G
 reproducible and no two samples share a random stream. The engine also returns the log-probability of
 every sampled token (`logprobs=0`): the trainer recomputes them and logs the gap.
 
-Weight sync (`load_weights`): the trainer's full megatron state dict is mapped to HF Llama names
-(`training.hf_checkpoint.megatron_to_hf`, the export mapping), cast to the engine's dtype and sent to
-the engine's workers with `collective_rpc` as one in-memory safetensors buffer (through vLLM's msgpack
-IPC; nothing touches disk). Each worker reloads its model in place with vLLM's layerwise reload (the
-model's own `load_weights`, which fuses q/k/v and gate/up, then the kernel-format processing, e.g. the
-CPU weight repacking) and answers the names and checksum of the tensors the loader consumed. The
-trainer raises `WeightSyncError` when a tensor of the engine's checkpoint was not loaded, when the
-checksum differs from what it sent, or when the engine does not answer within `sync_timeout_s`. (The
-checksum covers transfer and consumption; that the mapping is right is what the greedy-equality test
-shows, and the per-step rollout-vs-trainer log-prob gap watches it during a run.) The prefix cache is
-reset so no KV computed with the old weights is reused.
-Paths per backend: vLLM CPU and single-GPU vLLM use this RPC path (a pickled function: the engine is
-started with VLLM_ALLOW_INSECURE_SERIALIZATION=1, which admits our own function, nothing from outside).
-vLLM's CUDA-IPC / NCCL weight-transfer engines (`weight_transfer_config`) would avoid the host copy on
-GPU; they are not wired here.
+Weight sync (`load_weights`): the policy reaches the engine in buckets (`training.rl.weight_sync`: whole
+decoder layers up to `sync_bucket_mb`, gathered over TP/PP, mapped to HF Llama names by the export
+mapping and cast to the engine's dtype one bucket at a time), each sent to the engine's workers with
+`collective_rpc` as one in-memory safetensors buffer (through vLLM's msgpack IPC; nothing touches disk).
+Each worker reloads the bucket's tensors in place with vLLM's layerwise reload (the model's own
+`load_weights`, which fuses q/k/v and gate/up, then the kernel-format processing, e.g. the CPU weight
+repacking; the layers outside the bucket keep their current tensors) and answers the names and checksum
+of the tensors its loader consumed. The trainer raises `WeightSyncError` when a bucket's names or
+checksum differ from what it sent, when a tensor of the engine's checkpoint was in no bucket, or when
+the engine has not loaded every bucket within `sync_timeout_s`. The report's checksum is the sum of
+the buckets' (Σ w, Σ w²), the same for every bucketing. (The checksum covers transfer and
+consumption; that the mapping is right is what the greedy-equality test shows, and the per-step
+rollout-vs-trainer log-prob gap watches it during a run.) The prefix cache is reset after the last
+bucket so no KV computed with the old weights is reused.
+Paths per backend: vLLM CPU and single-GPU vLLM use this bucketed RPC path (a pickled function: the
+engine is started with VLLM_ALLOW_INSECURE_SERIALIZATION=1, which admits our own function, nothing
+from outside); the buckets bound the host memory of both sides. vLLM's CUDA-IPC / NCCL
+weight-transfer engines (`weight_transfer_config`) would avoid the host copy on GPU; they are not
+wired here.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +60,7 @@ class RolloutConfig:
     cpu_kvcache_gb: int = 1  # vLLM CPU build: VLLM_CPU_KVCACHE_SPACE
     max_model_len: int = 0  # 0: prompt + max_new_tokens of the longest request the run allows (the model's max)
     sync_timeout_s: float = 300.0  # a weight sync slower than this stops the run
+    sync_bucket_mb: float = 1024.0  # weight sync in buckets of about this many MB (engine dtype); 0: one bucket
 
 
 class WeightSyncError(TrainingStopped):
@@ -80,7 +86,7 @@ def weights_checksum(tensors: Sequence[torch.Tensor]) -> tuple[float, float]:
 
 
 def _load_weights_on_worker(worker, payload: bytes) -> tuple[list[str], tuple[float, float]]:
-    """Runs inside each vLLM worker: reload the model in place from the HF-named tensors of a
+    """Runs inside each vLLM worker: reload the model in place from the HF-named tensors of one bucket's
     safetensors buffer (vLLM's layerwise reload: load, then its kernel-format processing, e.g. the CPU
     weight repacking). Answers the names and checksum of the tensors the model's loader consumed."""
     from safetensors.torch import load
@@ -92,7 +98,14 @@ def _load_weights_on_worker(worker, payload: bytes) -> tuple[list[str], tuple[fl
             consumed.append((name, tensor))
             yield name, tensor
 
-    worker.reload_weights(weights_iterator=weights(), is_checkpoint_format=True)
+    # the layers outside this bucket are placed back unchanged, each with a "Failed to load" warning
+    quiet = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        worker.reload_weights(weights_iterator=weights(), is_checkpoint_format=True)
+    finally:
+        quiet.setLevel(level)
     return [name for name, _ in consumed], weights_checksum([t for _, t in consumed])
 
 
@@ -167,28 +180,39 @@ class VLLMRolloutEngine:
         params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, ignore_eos=True)
         return [list(r.outputs[0].token_ids) for r in self.llm.generate(list(prompts), params, use_tqdm=False)]
 
-    def load_weights(self, hf_state: dict[str, torch.Tensor], timeout_s: float | None = None) -> SyncReport:
-        """Push HF-named weights into the engine in memory; verify by checksum (see the module docstring)."""
-        timeout = self.cfg.sync_timeout_s if timeout_s is None else timeout_s
-        began = time.perf_counter()
+    def load_weights(self, buckets: Iterable[dict[str, torch.Tensor]], timeout_s: float | None = None) -> SyncReport:
+        """Push HF-named weights into the engine in memory, one bucket (a dict) at a time, each verified by
+        its checksum; the report's checksum is the buckets' sum (see the module docstring)."""
         from safetensors.torch import save
 
+        timeout = self.cfg.sync_timeout_s if timeout_s is None else timeout_s
+        began = time.perf_counter()
         dtype = getattr(torch, self.dtype)
-        tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in hf_state.items()}
-        sent = weights_checksum(list(tensors.values()))
-        try:
-            answers = self.llm.collective_rpc(_load_weights_on_worker, timeout=timeout, args=(save(tensors),))
-        except Exception as exc:  # vLLM reports a worker timeout or failure as a plain Exception
-            raise WeightSyncError(f"weight sync: the rollout engine did not load the new weights within "
-                                  f"{timeout} s (rollout.sync_timeout_s): {exc}") from exc
-        for rank, (names, loaded) in enumerate(answers):
-            missing = sorted(self.expected_names - set(names))
-            if missing or not checksums_match(sent, tuple(loaded)):
-                raise WeightSyncError(f"weight sync: engine worker {rank} loaded {len(names)} tensors for the "
-                                      f"checkpoint's {len(self.expected_names)} (missing {missing[:3]}) with checksum {tuple(loaded)}, the trainer "
-                                      f"sent {sent}")
+        loaded: set[str] = set()
+        total = (0.0, 0.0)
+        for index, bucket in enumerate(buckets):
+            tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in bucket.items()}
+            sent = weights_checksum(list(tensors.values()))
+            left = timeout - (time.perf_counter() - began)
+            try:
+                if left <= 0:
+                    raise TimeoutError(f"{len(loaded)} tensors loaded when the time ran out")
+                answers = self.llm.collective_rpc(_load_weights_on_worker, timeout=left, args=(save(tensors),))
+            except Exception as exc:  # vLLM reports a worker timeout or failure as a plain Exception
+                raise WeightSyncError(f"weight sync: the rollout engine did not load the new weights within "
+                                      f"{timeout} s (rollout.sync_timeout_s): {exc}") from exc
+            for rank, (names, checksum) in enumerate(answers):
+                if set(names) != set(tensors) or not checksums_match(sent, tuple(checksum)):
+                    raise WeightSyncError(f"weight sync: engine worker {rank} loaded {len(names)} of bucket {index}'s "
+                                          f"{len(tensors)} tensors with checksum {tuple(checksum)}, the trainer sent {sent}")
+            loaded |= set(tensors)
+            total = (total[0] + sent[0], total[1] + sent[1])
+        missing = sorted(self.expected_names - loaded)
+        if missing:
+            raise WeightSyncError(f"weight sync: the engine's checkpoint has {len(self.expected_names)} tensors, "
+                                  f"{len(missing)} were not sent (e.g. {missing[:3]})")
         self.llm.reset_prefix_cache()
-        return SyncReport(seconds=time.perf_counter() - began, checksum=sent)
+        return SyncReport(seconds=time.perf_counter() - began, checksum=total)
 
     def close(self) -> None:
         del self.llm

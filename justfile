@@ -11,9 +11,15 @@ default:
 setup EXTRAS="cpu,dev":
     bash scripts/bootstrap.sh {{EXTRAS}}
 
-# run the whole pipeline on tiny generated data (crawl -> corpus -> pretrain -> eval)
-demo OUT="runs/demo": setup
-    {{bin}}/mathforge demo --out {{OUT}}
+# the whole recipe on tiny generated data: crawl -> recall rounds -> pretrain -> SFT -> reward model -> GRPO,
+# evaluated after each model stage; OUT/report/report.md at the end. A rerun resumes. ARGS: --config, overrides
+demo OUT="runs/demo" *ARGS: setup
+    {{bin}}/mathforge demo --out {{OUT}} {{ARGS}}
+
+# the same on the local single-node Slurm: corpus stages via datatrove's Slurm executor, the rest as sbatch jobs
+demo-slurm OUT="runs/demo-slurm" *ARGS: setup
+    bash scripts/slurm.sh up
+    {{bin}}/mathforge demo --out {{OUT}} --executor slurm {{ARGS}}
 
 # run the test suite; as root it first starts the local Slurm so the Slurm tests run too
 test *ARGS: setup

@@ -1,54 +1,56 @@
-"""`mathforge demo`: the whole pipeline on tiny data it generates itself, each stage reading the last one's run dir.
+"""`mathforge demo`: the whole DeepSeekMath recipe on tiny data it generates itself, in one command.
 
-crawl -> corpus (extract, fastText score, decontaminate, Parquet) -> tokenizer + pretraining (megatron-core,
-CPU) -> HF export -> evaluation (vLLM CPU build). Stages live in their packages (`*/demo.py`); this only
-chains them and reports.
+crawl -> recall rounds (dedup, DuckDB domain statistics, URL annotation) -> decontaminated Parquet ->
+tokenizer -> pretraining -> SFT data + SFT -> outcome reward model -> GRPO -> held-out evaluation after
+pretraining, SFT and GRPO -> a table and RUN_DIR/report/. Each stage is the stage's own command on
+the config `--config` points it to (`mathforge.demo_stages`); rerunning resumes (`mathforge.demo_runner`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 from mathforge.io import atomic_write_text
-from mathforge.log import get_logger
 
-log = get_logger("mathforge.demo")
+DEFAULT_CONFIG = "configs/tiny/demo.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
+    parser.add_argument("--config", type=Path, default=None, help=f"demo config (default {DEFAULT_CONFIG})")
+    parser.add_argument("--executor", choices=["local", "slurm"], default=None,
+                        help="run the stages here or on Slurm (default: the config's `executor`)")
+    parser.add_argument("--redo", metavar="STAGE", default=None, help="forget STAGE and every later one, then run")
+    parser.add_argument("--until", metavar="STAGE", default=None, help="stop after STAGE (a rerun continues)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override a demo config value")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from corpus.demo import run_demo_stage as corpus_stage
-    from evaluation.demo import run_demo_stage as eval_stage
-    from training.demo import run_demo_stage as train_stage
+    from mathforge.config import load_config
+    from mathforge.demo_config import DemoConfig, resolve
+    from mathforge.demo_report import terminal_table, write_report
+    from mathforge.demo_runner import StageFailed, redo_from, run_all
+    from mathforge.demo_stages import DemoPlan
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {}
-
-    def stage(name: str, fn: Any, *fn_args: Any) -> dict[str, Any]:
-        log.info("demo: stage %s starts", name)
-        start = time.perf_counter()
-        result = fn(*fn_args)
-        result["seconds"] = round(time.perf_counter() - start, 1)
-        summary[name] = result
-        log.info("demo: stage %s done in %.1f s", name, result["seconds"])
-        return result
-
-    corpus = stage("corpus", corpus_stage, out / "corpus")
-    train = stage("train", train_stage, out / "train", Path(corpus["output_dir"]))
-    stage("eval", eval_stage, out / "eval", Path(train["hf_dir"]))
-
-    atomic_write_text(out / "demo_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"\nmathforge demo finished; every stage's outputs are under {out}/")
-    for name, result in summary.items():
-        shown = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-        print(f"  {name:<7} " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    config = resolve(args.config or DEFAULT_CONFIG)
+    overrides = [*args.overrides, *([f"executor='{args.executor}'"] if args.executor else [])]
+    cfg = load_config(DemoConfig, config, overrides)
+    plan = DemoPlan(cfg, args.out, config, overrides)
+    plan.root.mkdir(parents=True, exist_ok=True)
+    if args.redo:
+        redo_from(plan, args.redo)
+    print(f"mathforge demo: {len(plan.stages())} stages into {plan.root} (config {config}, {cfg.executor}); "
+          "each stage's log is under logs/, a rerun resumes")
+    try:
+        markers = run_all(plan, args.until)
+    except StageFailed as exc:
+        print(f"mathforge demo: {exc}")
+        return 1
+    report = write_report(plan.root, markers)
+    atomic_write_text(plan.root / "demo_summary.json", json.dumps(markers, indent=2, ensure_ascii=False) + "\n")
+    print("\n" + terminal_table(markers))
+    print(f"\nreport: {report}")
     return 0

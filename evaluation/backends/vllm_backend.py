@@ -17,7 +17,13 @@ class VLLMBackend:
         from vllm import LLM
 
         self.cfg = cfg
-        extra = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
+        extra: dict = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
+        import torch
+
+        if not torch.cuda.is_available():
+            # vLLM CPU: a chunked prefill rewinds a seeded request's generator (`set_offset`), which CPU
+            # generators refuse ("CPU Generator does not use offset"): seeded sampling would kill the engine
+            extra["enable_chunked_prefill"] = False
         self.llm = LLM(model=str(model_dir), dtype=cfg.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
                        seed=0, **extra)
 

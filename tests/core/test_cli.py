@@ -58,3 +58,15 @@ def test_no_group_prints_help_and_fails(capsys):
         main([])
     assert "usage: mathforge" in capsys.readouterr().out
 
+
+
+def test_demo_rejects_a_bad_config_before_running_anything(tmp_path, capsys):
+    bad = tmp_path / "demo.toml"
+    bad.write_text("[sft]\nstep = 3\n")
+    out = tmp_path / "run"
+    assert main(["demo", "--out", str(out), "--config", str(bad)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("mathforge: config error: ") and str(bad) in last and "sft.step" in last
+    assert main(["demo", "--out", str(out), "--config", "configs/tiny/demo_ci.toml", "eval.samples='many'"]) == 2
+    assert "eval.samples" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""The evaluation stage of `mathforge demo`: a checkpoint folder on a tiny benchmark this code writes."""
+"""A checkpoint folder evaluated on a tiny benchmark this code writes (`mathforge eval tiny-bench`, tests)."""
 
 from __future__ import annotations
 

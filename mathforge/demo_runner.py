@@ -101,8 +101,8 @@ def run_stage(plan: DemoPlan, stage: Stage, tag: str) -> dict[str, Any]:
     marker = {"stage": stage.name, "what": stage.what, "command": stage.command(), **figures,
               "seconds": round(time.perf_counter() - began, 1)}
     atomic_write_text(marker_path(plan.root, stage.name), json.dumps(marker, indent=2, ensure_ascii=False) + "\n")
-    print(f"\r{tag} {stage.name:<18} {marker['seconds']:6.0f} s  {figures['metric'] or figures['produced']}"
-          + " " * 10, flush=True)
+    line = f"{tag} {stage.name:<18} {marker['seconds']:6.0f} s  {figures['metric'] or figures['produced']}"
+    print(("\r" + line + " " * 10) if sys.stdout.isatty() else line, flush=True)
     return marker
 
 

@@ -103,8 +103,8 @@ class DemoPlan:
 
     def corpus_overrides(self) -> list[str]:
         crawl = self.p("crawl")
-        decontam = [f"{{path = {q(crawl / 'benchmark' / 'sample_bench.jsonl')}, name = 'sample_bench'}}",
-                    f"{{path = {q(self.p('benchmarks', HELDOUT_BENCHMARK + '.jsonl'))}, name = '{HELDOUT_BENCHMARK}'}}"]
+        decontam = [f"{{path = {q(crawl / 'benchmark' / 'sample_bench.jsonl')}, name = {q('sample_bench')}}}",
+                    f"{{path = {q(self.p('benchmarks', HELDOUT_BENCHMARK + '.jsonl'))}, name = {q(HELDOUT_BENCHMARK)}}}"]
         out = [f"run_dir={q(self.p('corpus'))}", f"sample.output_dir={q(crawl)}",
                f"seed_corpus={q(crawl / 'seed' / 'seed.parquet')}", f"ground_truth={q(crawl / 'truth')}",
                f"read.input={q(crawl / 'crawl')}", f"decontam.jsonl=[{', '.join(decontam)}]",

@@ -1,8 +1,9 @@
-"""Demo stage for `mathforge demo`: tokenizer -> tokenised corpus -> tiny pretraining -> HF export.
+"""Tiny pretraining in one call: tokenizer -> tokenised corpus -> pretraining -> HF export (the tests' shared
+pretrained model), and the generated worked arithmetic that `mathforge demo` mixes into its pretraining.
 
-Runs in one CPU process in well under three minutes: trains a byte-level BPE on the corpus stage's
-Parquet `text` column (or on generated arithmetic text when there is no corpus), pretrains the
-tiny config (configs/tiny/pretrain.toml) and exports a Hugging Face checkpoint with the tokenizer.
+Runs in one CPU process in well under three minutes: trains a byte-level BPE on a corpus's Parquet
+`text` column (or on generated arithmetic text when there is no corpus), pretrains the tiny config
+(configs/tiny/pretrain.toml) and exports a Hugging Face checkpoint with the tokenizer.
 """
 
 from __future__ import annotations

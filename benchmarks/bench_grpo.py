@@ -9,7 +9,7 @@ grader on the extracted answer), and take one update per exploration stage with 
 (ε 0.2, β 0.04, per-output mean). Ours: megatron-core trainer + vLLM CPU engine; TRL 1.16: transformers
 model, HF `generate` (TRL's vLLM path needs CUDA). The first step of each side is warm-up and not
 counted. Default model: the tiny random Llama of `evaluation.tiny_model` (no download); pass an SFT
-export (e.g. from benchmarks/grpo_synthetic.py) for realistic response lengths.
+export (e.g. `seed0/warmup/sft/hf` of benchmarks/grpo_supervision.py) for realistic response lengths.
 """
 
 from __future__ import annotations

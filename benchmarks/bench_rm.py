@@ -112,16 +112,10 @@ def labelling_throughput(work: Path, kind: str, solutions: int, completions: int
             "steps": stats.steps, "seconds": stats.seconds}
 
 
-def quality(work: Path, seed: int) -> dict:
+def quality(work: Path, seed: int, sft_steps: int) -> dict:
     """Generated data: ORM AUC and PRM first-wrong-step location on held-out synthetic solutions."""
-    from training.reward_training import (
-        RewardDataConfig,
-        RewardModelConfig,
-        RewardTrainConfig,
-        encode,
-        train_reward_model,
-    )
-    from training.rl.experiment import TINY_MODEL, WarmupConfig, warm_up
+    from training.reward_training import encode
+    from training.rl.experiment import WarmupConfig, train_synthetic_reward_model, warm_up
     from training.rl.model_rewards import RewardScorer
     from training.rl.rm_eval import auc, first_wrong_step_location
     from training.rl.synthetic_steps import labelled_solutions
@@ -129,34 +123,31 @@ def quality(work: Path, seed: int) -> dict:
     from training.tokenizer import load_tokenizer
 
     root = work / f"seed{seed}"
-    sft = warm_up(root / "warmup", seed=seed, cfg=WarmupConfig(steps=300))
-    train_items, test_items = heldout_split(1500, 200, seed, ("en",))
-    train = labelled_solutions(train_items, seed=seed, wrong_per_item=1)
+    sft = root / "warmup" / "sft" / "hf"
+    if not (sft / "model.safetensors").is_file():
+        warm_up(root / "warmup", seed=seed, cfg=WarmupConfig(steps=sft_steps))
+    _, test_items = heldout_split(1500, 200, seed, ("en",))
     test = labelled_solutions(test_items, seed=seed + 100, wrong_per_item=1)
     tokenizer = load_tokenizer(sft)
-    out = {"seed": seed, "train_solutions": len(train), "test_solutions": len(test)}
+    examples = [encode(tokenizer, s, "\n", "process") for s in test]
+    out = {"seed": seed, "sft_steps": sft_steps, "test_solutions": len(test)}
     for kind in ("outcome", "process"):
-        cfg = RewardModelConfig(model=TINY_MODEL, data=RewardDataConfig(tokenizer_dir=sft),
-                                train=RewardTrainConfig(run_dir=root / f"rm-{kind}", kind=kind, epochs=2.0,
-                                                        global_batch=32, micro_batch_size=32, lr=1e-4,
-                                                        warmup_steps=10, init_from_hf=sft, save_every=0, seed=seed))
-        cfg.optimizer.weight_decay = 0.0
         began = time.perf_counter()
-        summary = train_reward_model(cfg, train)
+        hf = root / f"rm-{kind}" / "hf"
+        if not (hf / "config.json").is_file():
+            hf = train_synthetic_reward_model(root / f"rm-{kind}", sft, kind, seed=seed)
         out[f"{kind}_train_seconds"] = time.perf_counter() - began
-        scorer = RewardScorer(summary["hf"])
-        examples = [encode(tokenizer, s, "\n", "process") for s in test]
-        scores = scorer.position_scores([ids for ids, _, _ in examples])
+        scores = RewardScorer(hf).position_scores([ids for ids, _, _ in examples])
+        last = [float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
+        correct = [s.labels[-1] > 0.5 for s in test]
         if kind == "outcome":
-            out["orm_auc"] = auc([float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)],
-                                 [s.labels[-1] > 0.5 for s in test])
-        else:
-            wrong = [(sc, ends, s) for sc, (_, ends, _), s in zip(scores, examples, test, strict=True)
-                     if s.first_wrong_step() is not None]
-            out |= {f"prm_{k}": v for k, v in first_wrong_step_location(
-                [[float(sc[e]) for e in ends] for sc, ends, _ in wrong], [s.first_wrong_step() for _, _, s in wrong]).items()}
-            out["prm_last_step_auc"] = auc([float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)],
-                                           [s.labels[-1] > 0.5 for s in test])
+            out["orm_auc"] = auc(last, correct)
+            continue
+        wrong = [(sc, ends, s) for sc, (_, ends, _), s in zip(scores, examples, test, strict=True)
+                 if s.first_wrong_step() is not None]
+        out |= {f"prm_{k}": v for k, v in first_wrong_step_location(
+            [[float(sc[e]) for e in ends] for sc, ends, _ in wrong], [s.first_wrong_step() for _, _, s in wrong]).items()}
+        out["prm_last_step_auc"] = auc(last, correct)
     return out
 
 
@@ -170,6 +161,7 @@ def main() -> None:
     parser.add_argument("--completions", type=int, default=8)
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--sft-steps", type=int, default=1500, help="warm-up SFT steps of --quality")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
@@ -190,7 +182,7 @@ def main() -> None:
             print(f"{key.replace('_', ' ').replace(' per s', ' / s'):<30}{rows['vllm'][key]:>22.2f}{rows['hf'][key]:>22.2f}")
     if args.quality:
         for seed in args.seeds:
-            print(json.dumps(quality(work, seed), indent=2))
+            print(json.dumps(quality(work, seed, args.sft_steps), indent=2))
 
 
 if __name__ == "__main__":

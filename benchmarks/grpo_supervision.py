@@ -1,0 +1,121 @@
+"""GRPO on the synthetic task on CPU (generated data): outcome against process supervision from the same
+SFT start, per seed. Held-out greedy accuracy, Pass@K and Maj@K before and after, and the training
+accuracy of the first and last 10 GRPO steps.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/grpo_supervision.py runs/grpo-supervision \\
+        [--seeds 0 1] [--arms rule prm] [--sft-steps 1500] [--grpo-steps 60] [--lr 2e-4]
+
+Per seed s (folder `seed{s}/`, the layout `bench_rm.py --quality --work` shares):
+1. `warmup/`: the warm-up SFT (`training.rl.experiment.warm_up`) on `--sft-questions` training
+   questions of data seed s: the common start of every arm (GRPO samples its questions from the same set);
+2. `rm-process/` (arm prm) or `rm-outcome/` (arm orm): a reward model trained from the warm-up model on
+   correct and corrupted solutions of other training questions (`train_synthetic_reward_model`);
+3. one GRPO run per arm from the warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by
+   the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
+   RM's score of every step (process advantages);
+4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
+   held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
+Every stage is skipped when its output is already in the folder (rerun to resume or re-print).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {  # arm -> (reward-model kind or None, the [reward] overrides given the reward model's folder)
+    "rule": (None, lambda rm: []),
+    "orm": ("outcome", lambda rm: ["reward.rule.weight=0", "reward.outcome_rm.weight=1",
+                                   f'reward.outcome_rm.path="{rm}"']),
+    "prm": ("process", lambda rm: ["reward.rule.weight=0", "reward.process_rm.weight=1",
+                                   f'reward.process_rm.path="{rm}"']),
+}
+
+
+def training_curve(metrics: Path, window: int = 10) -> dict[str, float]:
+    """Mean grader accuracy and reward of the run's first and last `window` steps."""
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    records = [r for r in records if "accuracy" in r]
+
+    def mean(rows, key):
+        return sum(r[key] for r in rows) / len(rows)
+
+    first, last = records[:window], records[-window:]
+    return {"train_accuracy_first": mean(first, "accuracy"), "train_accuracy_last": mean(last, "accuracy"),
+            "reward_first": mean(first, "reward_mean"), "reward_last": mean(last, "reward_mean")}
+
+
+def run_arm(root: Path, arm: str, sft_hf: Path, args) -> Path:
+    from mathforge.config import load_config
+    from training.rl.experiment import train_synthetic_reward_model
+    from training.rl.grpo import GRPOConfig, grpo
+
+    kind, overrides = ARMS[arm]
+    rm = None
+    if kind is not None:
+        rm = root / f"rm-{kind}" / "hf"
+        if not (rm / "config.json").is_file():
+            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=args.seed_now)
+    run_dir = root / f"grpo-{arm}"
+    if not (run_dir / "hf" / "model.safetensors").is_file():
+        source = (f'[{{ name = "synthetic", kind = "synthetic", count = {args.sft_questions}, seed = {args.seed_now}, '
+                  'heldout = 200, langs = ["en"] }]')
+        cfg = load_config(GRPOConfig, REPO / "configs/tiny/grpo.toml", [
+            f'train.init_from_hf="{sft_hf}"', f'train.run_dir="{run_dir}"', f"train.total_steps={args.grpo_steps}",
+            f"train.lr={args.lr}", "train.save_every=0", f"train.seed={args.seed_now}",
+            f"rollout.seed={args.seed_now}", f"prompts.seed={args.seed_now}", f"prompts.sources={source}",
+            *overrides(rm)])
+        grpo(cfg)
+    return run_dir
+
+
+def main() -> None:
+    from mathforge.log import setup_logging
+    from training.rl.experiment import WarmupConfig, evaluate_policy, warm_up
+    from training.rl.prompts import synthetic_items
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=["rule", "prm"])
+    parser.add_argument("--sft-steps", type=int, default=1500)
+    parser.add_argument("--sft-questions", type=int, default=20000, help="training questions of warm-up and GRPO")
+    parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--heldout", type=int, default=200)
+    parser.add_argument("--k", type=int, default=8)
+    args = parser.parse_args()
+    setup_logging()
+    rows = []
+    for seed in args.seeds:
+        args.seed_now = seed
+        root = args.folder / f"seed{seed}"
+        sft_hf = root / "warmup" / "sft" / "hf"
+        if not (sft_hf / "model.safetensors").is_file():
+            warm_up(root / "warmup", train_count=args.sft_questions, seed=seed, cfg=WarmupConfig(steps=args.sft_steps))
+        models = {"sft": ("SFT", sft_hf, None)}
+        for arm in args.arms:
+            run_dir = run_arm(root, arm, sft_hf, args)
+            models[arm] = (f"SFT + GRPO ({arm})", run_dir / "hf", run_dir / "metrics.jsonl")
+        test = synthetic_items(args.sft_questions, seed, 200, "test", ["en"])[: args.heldout]
+        for key, (name, model, metrics) in models.items():
+            path = root / f"eval_{key}_{args.heldout}.json"
+            if not path.is_file():
+                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=seed)))
+            row = {"seed": seed, "model": name, **json.loads(path.read_text())}
+            rows.append(row | (training_curve(metrics) if metrics else {}))
+    print(f"\nsynthetic task (generated data): {args.heldout} held-out EN questions per seed, K={args.k} samples "
+          f"at T=0.7; warm-up {args.sft_steps} steps; GRPO {args.grpo_steps} steps, lr {args.lr}, 8 questions x G 8")
+    keys = ["greedy_accuracy", "sample_accuracy", f"pass@{args.k}", f"maj@{args.k}", "train_accuracy_first",
+            "train_accuracy_last"]
+    print(f"{'seed':<6}{'model':<24}" + "".join(f"{k:>22}" for k in keys))
+    for row in rows:
+        print(f"{row['seed']:<6}{row['model']:<24}" + "".join(f"{row[k]:>22.3f}" if k in row else f"{'-':>22}"
+                                                          for k in keys))
+    (args.folder / "results.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

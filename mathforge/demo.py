@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 from pathlib import Path
 
 from mathforge.io import atomic_write_text
@@ -32,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from mathforge.config import load_config
     from mathforge.demo_config import DemoConfig, resolve
     from mathforge.demo_report import terminal_table, write_report
-    from mathforge.demo_runner import StageFailed, redo_from, run_all
-    from mathforge.demo_stages import DemoPlan
+    from mathforge.demo_runner import redo_from, run_all
+    from mathforge.demo_stages import DemoPlan, StageFailed
 
     config = resolve(args.config or DEFAULT_CONFIG)
     overrides = [*args.overrides, *([f"executor='{args.executor}'"] if args.executor else [])]
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         redo_from(plan, args.redo)
     print(f"mathforge demo: {len(plan.stages())} stages into {plan.root} (config {config}, {cfg.executor}); "
           "each stage's log is under logs/, a rerun resumes")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through the runner: it stops the command
     try:
         markers = run_all(plan, args.until)
     except StageFailed as exc:

@@ -25,15 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.demo_config import REPO, DemoConfig
-from mathforge.demo_stages import DemoPlan, Stage, python_module_argv
+from mathforge.demo_stages import DemoPlan, Stage, StageFailed, python_module_argv
 from mathforge.io import atomic_write_text
 from mathforge.log import get_logger
 
 log = get_logger("mathforge.demo")
-
-
-class StageFailed(RuntimeError):
-    """A stage's command exited non-zero; the message names the stage, the command and its log."""
 
 
 def marker_path(root: Path, name: str) -> Path:
@@ -107,7 +103,20 @@ def run_stage(plan: DemoPlan, stage: Stage, tag: str) -> dict[str, Any]:
 
 
 def watch(proc: subprocess.Popen, stage: Stage, tag: str, began: float, poll_s: float = 2.0) -> int:
-    """Wait for the command; a status line (overwritten on a terminal, every 30 s in a log)."""
+    """Wait for the command; a status line (overwritten on a terminal, every 30 s in a log). Interrupted
+    (Ctrl-C, SIGTERM), the command gets SIGTERM first: a training stage then saves a checkpoint to resume from."""
+    try:
+        return _watch(proc, stage, tag, began, poll_s)
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+
+
+def _watch(proc: subprocess.Popen, stage: Stage, tag: str, began: float, poll_s: float) -> int:
     tty = sys.stdout.isatty()
     last_print = 0.0
     while proc.poll() is None:

@@ -27,6 +27,10 @@ from mathforge.io import atomic_path, atomic_write_text
 HELDOUT_BENCHMARK = "synthetic_heldout"
 
 
+class StageFailed(RuntimeError):
+    """A stage's command failed or stopped early; the message names the stage and what to do."""
+
+
 @dataclass
 class Stage:
     name: str

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mathforge.demo_stages import DemoPlan, Stage, q, write_parquet_texts
+from mathforge.demo_stages import DemoPlan, Stage, StageFailed, q, write_parquet_texts
 
 
 def training_stages(plan: DemoPlan) -> list[Stage]:
@@ -144,6 +144,9 @@ def collect_tokenizer(folder: Path) -> dict[str, Any]:
 
 
 def collect_training(run_dir: Path) -> dict[str, Any]:
+    if not (run_dir / "hf" / "config.json").is_file():  # the loop exports only a complete run
+        raise StageFailed(f"{run_dir}: the run stopped before its last step (a stop signal?): rerun the demo "
+                          "to resume it from its checkpoint")
     records = read_jsonl(run_dir / "metrics.jsonl")
     losses = [r["loss"] for r in records]
     return {"produced": f"{len(records)} steps, HF export {run_dir / 'hf'}",

@@ -1,17 +1,18 @@
 """GRPO on the synthetic task on CPU (generated data): outcome against process supervision from the same
-SFT start, per seed. Held-out greedy accuracy, Pass@K and Maj@K before and after, and the training
+SFT start, per GRPO seed. Held-out greedy accuracy, Pass@K and Maj@K before and after, and the training
 accuracy of the first and last 10 GRPO steps.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/grpo_supervision.py runs/grpo-supervision \\
-        [--seeds 0 1] [--arms rule prm] [--sft-steps 1500] [--grpo-steps 60] [--lr 2e-4]
+        [--data-seeds 0] [--seeds 0 1] [--arms rule prm] [--sft-steps 1500] [--grpo-steps 60] [--lr 2e-4]
 
-Per seed s (folder `seed{s}/`, the layout `bench_rm.py --quality --work` shares):
-1. `warmup/`: the warm-up SFT (`training.rl.experiment.warm_up`) on `--sft-questions` training
-   questions of data seed s: the common start of every arm (GRPO samples its questions from the same set);
+Per data seed d (folder `data{d}/`):
+1. `warmup/`: the warm-up SFT (`training.rl.experiment.warm_up`) on the first `--sft-questions`
+   training questions of data seed d: the common start of every arm and GRPO seed (GRPO draws from the
+   first `--grpo-questions` of the same stream, most of them unseen in the warm-up);
 2. `rm-process/` (arm prm) or `rm-outcome/` (arm orm): a reward model trained from the warm-up model on
    correct and corrupted solutions of other training questions (`train_synthetic_reward_model`);
-3. one GRPO run per arm from the warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by
-   the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
+3. `grpo-{arm}-seed{s}/`: one GRPO run per arm and GRPO seed s (rollouts, question order) from the
+   warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
    RM's score of every step (process advantages);
 4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
    held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
@@ -47,7 +48,8 @@ def training_curve(metrics: Path, window: int = 10) -> dict[str, float]:
             "reward_first": mean(first, "reward_mean"), "reward_last": mean(last, "reward_mean")}
 
 
-def run_arm(root: Path, arm: str, sft_hf: Path, args) -> Path:
+def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args) -> Path:
+    """GRPO arm `arm` with seed `seed` (rollouts, question order, trainer) from data seed `data_seed`'s warm-up."""
     from mathforge.config import load_config
     from training.rl.experiment import train_synthetic_reward_model
     from training.rl.grpo import GRPOConfig, grpo
@@ -57,16 +59,15 @@ def run_arm(root: Path, arm: str, sft_hf: Path, args) -> Path:
     if kind is not None:
         rm = root / f"rm-{kind}" / "hf"
         if not (rm / "config.json").is_file():
-            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=args.seed_now)
-    run_dir = root / f"grpo-{arm}"
+            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=data_seed)
+    run_dir = root / f"grpo-{arm}-seed{seed}"
     if not (run_dir / "hf" / "model.safetensors").is_file():
-        source = (f'[{{ name = "synthetic", kind = "synthetic", count = {args.sft_questions}, seed = {args.seed_now}, '
+        source = (f'[{{ name = "synthetic", kind = "synthetic", count = {args.grpo_questions}, seed = {data_seed}, '
                   'heldout = 200, langs = ["en"] }]')
         cfg = load_config(GRPOConfig, REPO / "configs/tiny/grpo.toml", [
             f'train.init_from_hf="{sft_hf}"', f'train.run_dir="{run_dir}"', f"train.total_steps={args.grpo_steps}",
-            f"train.lr={args.lr}", "train.save_every=0", f"train.seed={args.seed_now}",
-            f"rollout.seed={args.seed_now}", f"prompts.seed={args.seed_now}", f"prompts.sources={source}",
-            *overrides(rm)])
+            f"train.lr={args.lr}", "train.save_every=0", f"train.seed={seed}", f"rollout.seed={seed}",
+            f"prompts.seed={seed}", f"prompts.sources={source}", *overrides(rm)])
         grpo(cfg)
     return run_dir
 
@@ -78,10 +79,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--data-seeds", type=int, nargs="+", default=[0], help="warm-up data and training seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="GRPO seeds from each warm-up")
     parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=["rule", "prm"])
     parser.add_argument("--sft-steps", type=int, default=1500)
-    parser.add_argument("--sft-questions", type=int, default=20000, help="training questions of warm-up and GRPO")
+    parser.add_argument("--sft-questions", type=int, default=2000, help="training questions of the warm-up")
+    parser.add_argument("--grpo-questions", type=int, default=20000,
+                        help="training questions GRPO draws from (the warm-up's first, then unseen ones)")
     parser.add_argument("--grpo-steps", type=int, default=60)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--heldout", type=int, default=200)
@@ -89,31 +93,33 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     rows = []
-    for seed in args.seeds:
-        args.seed_now = seed
-        root = args.folder / f"seed{seed}"
+    for data_seed in args.data_seeds:
+        root = args.folder / f"data{data_seed}"
         sft_hf = root / "warmup" / "sft" / "hf"
         if not (sft_hf / "model.safetensors").is_file():
-            warm_up(root / "warmup", train_count=args.sft_questions, seed=seed, cfg=WarmupConfig(steps=args.sft_steps))
-        models = {"sft": ("SFT", sft_hf, None)}
-        for arm in args.arms:
-            run_dir = run_arm(root, arm, sft_hf, args)
-            models[arm] = (f"SFT + GRPO ({arm})", run_dir / "hf", run_dir / "metrics.jsonl")
-        test = synthetic_items(args.sft_questions, seed, 200, "test", ["en"])[: args.heldout]
-        for key, (name, model, metrics) in models.items():
-            path = root / f"eval_{key}_{args.heldout}.json"
+            warm_up(root / "warmup", train_count=args.sft_questions, seed=data_seed,
+                    cfg=WarmupConfig(steps=args.sft_steps))
+        models = {"sft": ("-", "SFT", sft_hf, None)}
+        for seed in args.seeds:
+            for arm in args.arms:
+                run_dir = run_arm(root, arm, seed, data_seed, sft_hf, args)
+                models[f"{arm}-seed{seed}"] = (seed, f"SFT + GRPO ({arm})", run_dir / "hf", run_dir / "metrics.jsonl")
+        test = synthetic_items(args.sft_questions, data_seed, 200, "test", ["en"])[: args.heldout]
+        for key, (seed, name, model, metrics) in models.items():
+            path = root / f"eval-{key}-{args.heldout}.json"
             if not path.is_file():
-                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=seed)))
-            row = {"seed": seed, "model": name, **json.loads(path.read_text())}
+                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed)))
+            row = {"data_seed": data_seed, "seed": seed, "model": name, **json.loads(path.read_text())}
             rows.append(row | (training_curve(metrics) if metrics else {}))
-    print(f"\nsynthetic task (generated data): {args.heldout} held-out EN questions per seed, K={args.k} samples "
-          f"at T=0.7; warm-up {args.sft_steps} steps; GRPO {args.grpo_steps} steps, lr {args.lr}, 8 questions x G 8")
+    print(f"\nsynthetic task (generated data): {args.heldout} held-out EN questions per data seed, K={args.k} "
+          f"samples at T=0.7; warm-up {args.sft_steps} steps on {args.sft_questions} questions; GRPO "
+          f"{args.grpo_steps} steps on {args.grpo_questions} questions, lr {args.lr}, 8 questions x G 8")
     keys = ["greedy_accuracy", "sample_accuracy", f"pass@{args.k}", f"maj@{args.k}", "train_accuracy_first",
             "train_accuracy_last"]
-    print(f"{'seed':<6}{'model':<24}" + "".join(f"{k:>22}" for k in keys))
+    print(f"{'data':<6}{'seed':<6}{'model':<22}" + "".join(f"{k:>21}" for k in keys))
     for row in rows:
-        print(f"{row['seed']:<6}{row['model']:<24}" + "".join(f"{row[k]:>22.3f}" if k in row else f"{'-':>22}"
-                                                          for k in keys))
+        print(f"{row['data_seed']:<6}{row['seed']:<6}{row['model']:<22}"
+              + "".join(f"{row[k]:>21.3f}" if k in row else f"{'-':>21}" for k in keys))
     (args.folder / "results.json").write_text(json.dumps(rows, indent=2))
 
 

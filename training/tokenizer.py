@@ -73,13 +73,18 @@ def _token_text(value) -> str | None:
     return value.get("content") if isinstance(value, dict) else value
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, folder: str | Path) -> Tokenizer:
-    """Train a byte-level BPE on `texts` and save it as a transformers-loadable tokenizer folder."""
+def train_bpe(texts: Iterable[str], vocab_size: int, folder: str | Path, split_digits: bool = True) -> Tokenizer:
+    """Train a byte-level BPE on `texts` and save it as a transformers-loadable tokenizer folder.
+
+    `split_digits`: every digit is its own token (DeepSeek's tokenizer splits numbers into digits), so
+    a number is spelled digit by digit: what lets a small model learn to copy and compute numbers."""
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
     inner = HFTokenizer(models.BPE())
-    inner.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    inner.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                           if split_digits else byte_level)
     inner.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

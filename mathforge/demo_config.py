@@ -54,7 +54,8 @@ class GRPODemoConfig(StageConfig):
 @dataclass
 class ProcessDemoConfig:
     """Process supervision: a PRM (`train rm` with train.kind = "process") on the same step-labelled data,
-    then a second GRPO run from the SFT model rewarded per step by it."""
+    then a second GRPO run from the SFT model rewarded per step by it. Both start from the outcome stages'
+    overrides ([rm], [grpo]); these lists add to them."""
 
     enabled: bool = False
     rm_overrides: list[str] = field(default_factory=list)

@@ -51,12 +51,14 @@ def training_stages(plan: DemoPlan) -> list[Stage]:
 
 
 def process_stages(plan: DemoPlan) -> list[Stage]:
-    """Process supervision: a PRM on the same step labels, GRPO from the SFT model rewarded per step by it."""
-    p = plan.p
+    """Process supervision: a PRM on the same step labels, GRPO from the SFT model rewarded per step by it
+    (the outcome run's settings, then the process table's own overrides)."""
+    cfg, p = plan.cfg, plan.p
     reward = ["reward.outcome_rm.weight=0", "reward.process_rm.weight=1.0",
               f"reward.process_rm.path={q(p('prm', 'hf'))}"]
-    return [rm_stage(plan, "prm", "process", p("prm"), plan.cfg.process.rm_overrides),
-            grpo_stage(plan, "grpo-process", p("grpo-process"), [*reward, *plan.cfg.process.grpo_overrides]),
+    return [rm_stage(plan, "prm", "process", p("prm"), [*cfg.rm.overrides, *cfg.process.rm_overrides]),
+            grpo_stage(plan, "grpo-process", p("grpo-process"),
+                       [*cfg.grpo.overrides, *reward, *cfg.process.grpo_overrides]),
             eval_stage(plan, "eval-grpo-process", p("grpo-process", "hf"))]
 
 

@@ -101,7 +101,7 @@ def test_demo_stage_learns_and_exports_a_loadable_checkpoint(demo_run):
     ids = tokenizer("Problem: compute $12 + 30$.\nSolution:", return_tensors="pt").input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=12, do_sample=False)
-    assert "= " in tokenizer.decode(out[0, ids.shape[1]:])  # it learned the solution's shape
+    assert tokenizer.decode(out[0, ids.shape[1]:]).startswith(" we have $")  # it learned the solution's shape
     assert (tmp_path / "pretrain" / "loss.png").stat().st_size > 0
     assert (tmp_path / "pretrain" / "config.json").is_file()
 

@@ -184,3 +184,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The convention every command follows: a TOML config path, then key.sub=value overrides."""
     parser.add_argument("config", help="TOML config file (see configs/tiny/ and configs/deepseekmath-7b/)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override a config value")
+
+
+def toml_string(value: str | Path) -> str:
+    """`value` as a TOML basic string, for a `key=value` override (JSON string escapes are valid TOML)."""
+    return json.dumps(str(value), ensure_ascii=False)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mathforge.config import ConfigError, load_config
+from mathforge.config import toml_string as q
 from mathforge.demo_config import REPO, DemoConfig
 from mathforge.io import atomic_path, atomic_write_text
 
@@ -50,11 +51,6 @@ class Stage:
 
         head = "mathforge" if self.module == "mathforge.cli" else f"python -m {self.module}"
         return f"{head} {shlex.join(self.argv)}" if self.argv is not None else f"(in-process) {self.what}"
-
-
-def q(value: str | Path) -> str:
-    """A TOML string literal for an override value."""
-    return json.dumps(str(value), ensure_ascii=False)
 
 
 class DemoPlan:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from mathforge.config import load_config
+from mathforge.config import load_config, toml_string
 from mathforge.io import atomic_path
 from mathforge.log import get_logger
 
@@ -51,9 +51,9 @@ def run_demo_stage(run_dir: Path, corpus_dir: Path | None, steps: int = 40) -> d
             pq.write_table(pa.table({"text": synthetic_math_texts(2000)}), tmp)
         log.info("no corpus given: generated 2000 arithmetic documents in %s", corpus_dir)
     cfg = load_config(PretrainConfig, TINY_CONFIG, [
-        f"data.tokenizer_dir={_q(run_dir / 'tokenizer')}",
-        f"data.tokenized_dir={_q(run_dir / 'tokenized')}",
-        f"train.run_dir={_q(run_dir / 'pretrain')}",
+        f"data.tokenizer_dir={toml_string(run_dir / 'tokenizer')}",
+        f"data.tokenized_dir={toml_string(run_dir / 'tokenized')}",
+        f"train.run_dir={toml_string(run_dir / 'pretrain')}",
         f"train.total_tokens={steps * 4096}",
         "train.save_every=0",
     ])
@@ -66,7 +66,3 @@ def run_demo_stage(run_dir: Path, corpus_dir: Path | None, steps: int = 40) -> d
           f"plot {summary['plot']}; HF export {summary['hf']}")
     return {"loss_first": losses[0], "loss_last": losses[-1], "steps": summary["steps"],
             "hf_dir": summary["hf"], "tokenizer": str(cfg.data.tokenizer_dir), "plot": summary["plot"]}
-
-
-def _q(path: Path) -> str:
-    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -195,21 +195,24 @@ def symbolic_equal(pred: str, gold: str, timeout_s: float = 5, rel_tol: float = 
     return bool(symbolic_check(pred, gold, timeout_s, rel_tol))
 
 
+PROBE = ("\\frac{1}{2}", "0.5")  # known equal: a pool that cannot say so cannot grade
+
+
 def _init_worker(memory_mb: int) -> None:
     """Pool initializer: cap the worker's address space (huge integers end as MemoryError, not swap);
-    silence math-verify's warning that its own timeout is off (ours, `symbolic_check`, is on)."""
+    silence math-verify's warning that its own timeout is off (ours, `symbolic_check`, is on); then
+    grade one pair with no deadline, so that importing sympy and building the parsers (seconds of CPU
+    on a busy machine) is not charged to the first pair's deadline."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     with open("/proc/self/status") as status:
         vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     limit = vm_kb * 1024 + memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    symbolic_check(*PROBE, timeout_s=0)
 
 
 def _symbolic_batch(pairs: list[tuple[str, str]], timeout_s: float, rel_tol: float) -> list[bool | None]:
     return [symbolic_check(pred, gold, timeout_s, rel_tol) for pred, gold in pairs]
-
-
-PROBE = ("\\frac{1}{2}", "0.5")  # known equal: a pool that cannot say so cannot grade
 
 
 class Grader:

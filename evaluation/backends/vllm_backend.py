@@ -11,21 +11,32 @@ import os
 from evaluation.backends import BackendConfig, SamplingConfig
 
 
+def engine_kwargs(max_model_len: int, cpu_compile: bool) -> dict:
+    """`vllm.LLM` arguments that depend on the machine; shared by evaluation and GRPO rollouts.
+
+    On CPU: no chunked prefill (a chunked prefill rewinds a seeded request's generator with `set_offset`,
+    which CPU generators refuse, "CPU Generator does not use offset": seeded sampling would kill the
+    engine), and eager mode unless `cpu_compile` (the CPU runner compiles without Inductor: about 35 s
+    more per engine start for a tiny model and no faster generation, benchmarks/RESULTS.md). GPUs keep
+    vLLM's defaults (chunked prefill, torch.compile and CUDA graphs).
+    """
+    import torch
+
+    extra: dict = {"max_model_len": max_model_len} if max_model_len > 0 else {}
+    if not torch.cuda.is_available():
+        extra["enable_chunked_prefill"] = False
+        extra["enforce_eager"] = not cpu_compile
+    return extra
+
+
 class VLLMBackend:
     def __init__(self, cfg: BackendConfig, model_dir: str):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gb))
         from vllm import LLM
 
         self.cfg = cfg
-        extra: dict = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
-        import torch
-
-        if not torch.cuda.is_available():
-            # vLLM CPU: a chunked prefill rewinds a seeded request's generator (`set_offset`), which CPU
-            # generators refuse ("CPU Generator does not use offset"): seeded sampling would kill the engine
-            extra["enable_chunked_prefill"] = False
         self.llm = LLM(model=str(model_dir), dtype=cfg.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
-                       seed=0, **extra)
+                       seed=0, **engine_kwargs(cfg.max_model_len, cfg.cpu_compile))
 
     def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
         from vllm import SamplingParams

@@ -19,9 +19,10 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from vllm import LLM, SamplingParams
+    from evaluation.backends.vllm_backend import engine_kwargs
 
     if __name__ == "__main__":
-        llm = LLM(model=sys.argv[1], dtype="float32", gpu_memory_utilization=0.3, seed=0, max_model_len=64)
+        llm = LLM(model=sys.argv[1], dtype="float32", gpu_memory_utilization=0.3, seed=0, **engine_kwargs(64, False))
         greedy = SamplingParams(temperature=0.0, max_tokens=10, ignore_eos=True)
         out = [list(o.outputs[0].token_ids) for o in llm.generate(json.loads(sys.argv[2]), greedy)]
         print("RESULT " + json.dumps(out))

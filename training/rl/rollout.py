@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from evaluation.backends.vllm_backend import engine_kwargs
 from evaluation.benchmarks import BenchmarkItem
 from training.loop import TrainingStopped
 from training.rl.rewards import Rollout
@@ -59,6 +60,7 @@ class RolloutConfig:
     gpu_memory_utilization: float = 0.3  # GPU share for weights + KV cache when colocated with the trainer
     cpu_kvcache_gb: int = 1  # vLLM CPU build: VLLM_CPU_KVCACHE_SPACE
     max_model_len: int = 0  # 0: prompt + max_new_tokens of the longest request the run allows (the model's max)
+    cpu_compile: bool = False  # vLLM CPU build: torch.compile the policy (slower start; vllm_backend.engine_kwargs)
     sync_timeout_s: float = 300.0  # a weight sync slower than this stops the run
     sync_bucket_mb: float = 1024.0  # weight sync in buckets of about this many MB (engine dtype); 0: one bucket
 
@@ -141,13 +143,8 @@ class VLLMRolloutEngine:
 
         self.cfg = cfg
         self.dtype = engine_dtype(cfg)
-        extra: dict = {"max_model_len": cfg.max_model_len} if cfg.max_model_len > 0 else {}
-        if not torch.cuda.is_available():
-            # vLLM CPU: a chunked prefill discards a sampled token by rewinding the request's seeded
-            # generator (`set_offset`), which CPU generators refuse ("CPU Generator does not use offset")
-            extra["enable_chunked_prefill"] = False
         self.llm = LLM(model=str(model_dir), dtype=self.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
-                       seed=cfg.seed, enable_prefix_caching=True, **extra)
+                       seed=cfg.seed, enable_prefix_caching=True, **engine_kwargs(cfg.max_model_len, cfg.cpu_compile))
         self.eos_id = self.llm.get_tokenizer().eos_token_id
         self.expected_names = checkpoint_tensor_names(model_dir)  # a sync must bring every one of them
 

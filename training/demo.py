@@ -9,6 +9,7 @@ Runs in one CPU process in well under three minutes: trains a byte-level BPE on 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from pathlib import Path
 
 from mathforge.config import load_config, toml_string
@@ -30,6 +31,25 @@ def synthetic_math_texts(n: int, seed: int = 0) -> list[str]:
             f"Problem: compute ${a} {op} {b}$.\nSolution: we have ${a} {op} {b} = {value}$. "
             f"The answer is $\\boxed{{{value}}}$."
         )
+    return texts
+
+
+def worked_problem_texts(n: int, seed: int, exclude: Collection[str] = ()) -> list[str]:
+    """`n` generated word problems (`training.sft.synthetic`, stream `seed`, EN and ZH) with their chain of
+    thought, as plain pretraining text ("Question: ...\nAnswer: ..."): the math a pretraining corpus holds,
+    from which a tiny model learns to copy a question's numbers into its working before any SFT
+    (benchmarks/RESULTS.md, SFT round 3). Questions in `exclude` (an evaluation split) are skipped."""
+    from training.sft.synthetic import draw_item
+
+    texts: list[str] = []
+    index = 0
+    while len(texts) < n:
+        item = draw_item(seed, index, ("en", "zh")[index % 2])
+        index += 1
+        if item.question in exclude:
+            continue
+        head = f"问题：{item.question}\n解答：" if item.lang == "zh" else f"Question: {item.question}\nAnswer: "
+        texts.append(head + item.solution("cot"))
     return texts
 
 

@@ -41,3 +41,19 @@ def test_heldout_split_keeps_test_questions_out_of_train():
     assert len(train) == 300 and len(test) == 100
     assert not {i.question for i in train} & {i.question for i in test}
     assert heldout_split(300, 100, seed=5) == (train, test)
+
+
+def test_worked_problem_pretraining_texts_skip_the_evaluation_split():
+    """The pretraining form of the generator: plain question + chain of thought, both languages, and never a
+    question of the held-out split it is told to exclude (streams collide: the question space is small)."""
+    from training.demo import worked_problem_texts
+
+    _, test = heldout_split(0, 400, seed=0)
+    held = {item.question for item in test}
+    everything = worked_problem_texts(2000, seed=7)
+    texts = worked_problem_texts(2000, seed=7, exclude=held)
+    assert len(texts) == 2000 and texts == worked_problem_texts(2000, seed=7, exclude=held)
+    questions = {t.split("\n")[0].removeprefix("Question: ").removeprefix("问题：") for t in everything}
+    assert questions & held  # the test means something: the unfiltered draw does hold evaluation questions
+    assert not {t.split("\n")[0].removeprefix("Question: ").removeprefix("问题：") for t in texts} & held
+    assert sum(t.startswith("问题：") for t in texts) > 900 and all("\\boxed{" in t for t in texts)

@@ -5,11 +5,12 @@
 2. sandbox: programs/s of SandboxPool (namespaces, private root, seccomp) vs one fresh `python -c` per
    program, without and with the same namespaces (`unshare`), and hostile answers through the Grader;
 3. generation: GSM8K test (first --gsm8k-limit questions, the paper's 8-shot prompt) on a tiny random
-   Llama, vLLM vs transformers;
+   Llama, vLLM (eager, our CPU default; and torch-compiled, `cpu_compile`, from an empty compile cache as
+   on a fresh machine) vs transformers;
 4. Maj@K over all K-subsets: the exact count (metrics.maj_at_k) vs enumerating every subset.
 
 Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation] [--only-maj]
-       [--only-sandbox]
+       [--only-sandbox] [--only-generation]
 Needs ../shared/data/benchmarks (or MATHFORGE_SHARED); prints a table per part.
 """
 
@@ -131,10 +132,11 @@ def bench_generation(root: Path, limit: int) -> None:
         model = Path(tmp) / "tiny"
         subprocess.run([sys.executable, "-c", f"from evaluation.tiny_model import write_tiny_llama; "
                         f"write_tiny_llama({str(model)!r})"], check=True, cwd=REPO, capture_output=True)
-        for kind in ("hf", "vllm"):
+        for kind in ("hf", "vllm", "vllm-compiled"):
+            env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CACHE_ROOT": str(Path(tmp) / f"cache-{kind}")}
             done = subprocess.run([sys.executable, __file__, "--one-backend", kind, "--model", str(model),
                                    "--root", str(root), "--gsm8k-limit", str(limit)],
-                                  capture_output=True, text=True, cwd=REPO, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+                                  capture_output=True, text=True, cwd=REPO, env=env)
             line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
             if not line:
                 rows.append((kind, str(limit), "failed", done.stderr[-200:].replace("\n", " "), ""))
@@ -152,7 +154,8 @@ def one_backend(kind: str, model: str, root: Path, limit: int) -> None:
     items = list(iter_benchmark_items(root, ["gsm8k"]))[:limit]
     prompts = [build_prompt(i, "cot") for i in items]
     start = time.perf_counter()
-    backend = make_backend(BackendConfig(kind=kind, batch_size=32), model)  # type: ignore[arg-type]
+    cfg = BackendConfig(kind="vllm" if kind.startswith("vllm") else "hf", batch_size=32, cpu_compile=kind == "vllm-compiled")
+    backend = make_backend(cfg, model)
     loaded = time.perf_counter()
     backend.generate(prompts, SamplingConfig(max_new_tokens=128), stop_sequences("cot", False, items[0]))
     print(f"RESULT {loaded - start} {time.perf_counter() - loaded}", flush=True)
@@ -196,11 +199,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gsm8k-limit", type=int, default=32)
     parser.add_argument("--skip-generation", action="store_true")
-    parser.add_argument("--one-backend", choices=["hf", "vllm"])
+    parser.add_argument("--one-backend", choices=["hf", "vllm", "vllm-compiled"])
     parser.add_argument("--model")
     parser.add_argument("--root")
     parser.add_argument("--only-maj", action="store_true", help="only part 4 (needs no benchmark data)")
     parser.add_argument("--only-sandbox", action="store_true", help="only part 2 (needs no benchmark data)")
+    parser.add_argument("--only-generation", action="store_true", help="only part 3")
     args = parser.parse_args()
     if args.only_maj:
         bench_maj_at_k()
@@ -216,6 +220,10 @@ def main() -> int:
         return 1
     if args.one_backend:
         one_backend(args.one_backend, args.model, root, args.gsm8k_limit)
+        return 0
+    if args.only_generation:
+        print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        bench_generation(root, args.gsm8k_limit)
         return 0
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     bench_grading(root)

@@ -16,7 +16,7 @@ def engine_kwargs(max_model_len: int, cpu_compile: bool) -> dict:
 
     On CPU: no chunked prefill (a chunked prefill rewinds a seeded request's generator with `set_offset`,
     which CPU generators refuse, "CPU Generator does not use offset": seeded sampling would kill the
-    engine), and eager mode unless `cpu_compile` (the CPU runner compiles without Inductor: about 35 s
+    engine), and eager mode unless `cpu_compile` (the CPU runner compiles without Inductor: about 50 s
     more per engine start for a tiny model and no faster generation, benchmarks/RESULTS.md). GPUs keep
     vLLM's defaults (chunked prefill, torch.compile and CUDA graphs).
     """

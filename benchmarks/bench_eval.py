@@ -209,8 +209,9 @@ def main() -> int:
     if args.only_maj:
         bench_maj_at_k()
         return 0
+    machine = f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     if args.only_sandbox:
-        print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        print(machine)
         bench_sandbox()
         return 0
     shared = Path(os.environ.get("MATHFORGE_SHARED", REPO.parent / "shared"))
@@ -221,11 +222,10 @@ def main() -> int:
     if args.one_backend:
         one_backend(args.one_backend, args.model, root, args.gsm8k_limit)
         return 0
+    print(machine)
     if args.only_generation:
-        print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         bench_generation(root, args.gsm8k_limit)
         return 0
-    print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     bench_grading(root)
     bench_sandbox()
     bench_maj_at_k()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     from mathforge.config import load_config, toml_string
-    from mathforge.demo_stages import write_parquet_texts
+    from mathforge.io import write_parquet_texts
     from training.data import parquet_files, parquet_texts
     from training.demo import synthetic_math_texts, worked_problem_texts
     from training.pretrain import PretrainConfig, pretrain
@@ -70,14 +71,16 @@ def main() -> None:
     cfg.build.sources[0].count = args.items
     if not (out / "sft-data" / "summary.json").exists():
         build_dataset(cfg.build)
-    results = {}
-    for name, model_dir in (("pretrained", out / "pretrain" / "hf"), (f"SFT {args.sft_steps} steps", None)):
-        stored = out / f"{name.replace(' ', '_')}.json"
+
+    def evaluated(slug: str, model_dir: Callable[[], Path]) -> dict[str, float]:
+        """The held-out accuracies of one checkpoint, stored in `slug.json` (a rerun reads them back)."""
+        stored = out / f"{slug}.json"
         if not stored.exists():
-            if model_dir is None:
-                model_dir = Path(sft(cfg)["hf"])
-            stored.write_text(json.dumps(evaluate_heldout(model_dir, test, out / f"eval-{name.replace(' ', '_')}")))
-        results[name] = json.loads(stored.read_text())
+            stored.write_text(json.dumps(evaluate_heldout(model_dir(), test, out / f"eval-{slug}")))
+        return json.loads(stored.read_text())
+
+    results = {"pretrained": evaluated("pretrained", lambda: out / "pretrain" / "hf"),
+               f"SFT {args.sft_steps} steps": evaluated(f"SFT_{args.sft_steps}_steps", lambda: Path(sft(cfg)["hf"]))}
     keys = ["synthetic_en/cot", "synthetic_zh/cot", "synthetic_en/pot", "synthetic_zh/pot"]
     print("| checkpoint | CoT EN | CoT ZH | PoT EN | PoT ZH |\n|---|---|---|---|---|")
     for name, acc in results.items():

@@ -23,7 +23,7 @@ from typing import Any
 from mathforge.config import ConfigError, load_config
 from mathforge.config import toml_string as q
 from mathforge.demo_config import REPO, DemoConfig
-from mathforge.io import atomic_path, atomic_write_text
+from mathforge.io import atomic_write_text
 
 HELDOUT_BENCHMARK = "synthetic_heldout"
 
@@ -161,14 +161,6 @@ class DemoPlan:
         if marker.is_file():
             return Path(json.loads(marker.read_text())["outputs"]["corpus"])
         return self.p("corpus", "corpus")  # until recall has run: only for the command shown
-
-
-def write_parquet_texts(path: Path, texts: list[str]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table({"text": texts}), tmp)
 
 
 def python_module_argv(stage: Stage) -> list[str]:

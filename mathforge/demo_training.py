@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mathforge.demo_stages import DemoPlan, Stage, StageFailed, q, write_parquet_texts
+from mathforge.demo_stages import DemoPlan, Stage, StageFailed, q
+from mathforge.io import write_parquet_texts
 
 
 def training_stages(plan: DemoPlan) -> list[Stage]:

@@ -38,3 +38,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_parquet_texts(path: str | Path, texts: list[str]) -> None:
+    """A one-column (`text`) Parquet file, the corpus layout the tokenizer and pretraining read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table({"text": texts}), tmp)

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from mathforge.config import load_config, toml_string
-from mathforge.io import atomic_path
+from mathforge.io import write_parquet_texts
 from mathforge.log import get_logger
 
 log = get_logger(__name__)
@@ -55,9 +55,6 @@ def worked_problem_texts(n: int, seed: int, exclude: Collection[str] = ()) -> li
 
 def run_demo_stage(run_dir: Path, corpus_dir: Path | None, steps: int = 40) -> dict:
     """Tokenizer, pretraining and export under `run_dir`; returns losses (first, last) and the HF path."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from training.data import parquet_files, parquet_texts
     from training.metrics import read_metrics
     from training.pretrain import PretrainConfig, pretrain
@@ -66,9 +63,7 @@ def run_demo_stage(run_dir: Path, corpus_dir: Path | None, steps: int = 40) -> d
     run_dir = Path(run_dir)
     if corpus_dir is None or not parquet_files([Path(corpus_dir)]):
         corpus_dir = run_dir / "corpus"
-        corpus_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(corpus_dir / "part0.parquet") as tmp:
-            pq.write_table(pa.table({"text": synthetic_math_texts(2000)}), tmp)
+        write_parquet_texts(corpus_dir / "part0.parquet", synthetic_math_texts(2000))
         log.info("no corpus given: generated 2000 arithmetic documents in %s", corpus_dir)
     cfg = load_config(PretrainConfig, TINY_CONFIG, [
         f"data.tokenizer_dir={toml_string(run_dir / 'tokenizer')}",

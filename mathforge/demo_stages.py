@@ -1,7 +1,7 @@
 """The demo's stages: each is a real mathforge command on its tiny config with the demo's chaining overrides.
 
     crawl -> recall (dedup, rounds, stats.duckdb, annotation, decontaminated Parquet) -> tokenizer
-    -> pretrain (the recall corpus + generated arithmetic) -> pretrain-export -> eval-pretrain
+    -> pretrain (the recall corpus + generated arithmetic and worked problems) -> pretrain-export -> eval-pretrain
     -> sft-data -> sft -> eval-sft -> rm-data -> rm (outcome) -> grpo (outcome RM + rule) -> eval-grpo
     [-> prm -> grpo-process -> eval-grpo-process]   (process.enabled)
 

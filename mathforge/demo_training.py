@@ -101,16 +101,21 @@ def eval_stage(plan: DemoPlan, name: str, model: Path) -> Stage:
 def mixture_override(plan: DemoPlan) -> str:
     pre = plan.cfg.pretrain
     sources = [f"{{name = \"math\", paths = [{q(plan.corpus_dir())}], weight = {pre.corpus_weight}}}"]
-    if pre.arithmetic_documents:
+    if pre.arithmetic_documents or pre.worked_problems:
         sources.append(f"{{name = \"arithmetic\", paths = [{q(plan.p('arithmetic'))}], weight = {pre.arithmetic_weight}}}")
     return f"data.sources=[{', '.join(sources)}]"
 
 
 def write_arithmetic(plan: DemoPlan) -> None:
-    from training.demo import synthetic_math_texts
+    """The generated math source: arithmetic documents, then worked word problems that are not evaluated."""
+    from training.demo import synthetic_math_texts, worked_problem_texts
 
-    if plan.cfg.pretrain.arithmetic_documents:
-        write_parquet_texts(plan.p("arithmetic", "part0.parquet"), synthetic_math_texts(plan.cfg.pretrain.arithmetic_documents))
+    pre = plan.cfg.pretrain
+    heldout = {item.question for item in plan.heldout_items()}
+    texts = synthetic_math_texts(pre.arithmetic_documents) + worked_problem_texts(
+        pre.worked_problems, pre.worked_problems_seed, heldout)
+    if texts:
+        write_parquet_texts(plan.p("arithmetic", "part0.parquet"), texts)
 
 
 def write_rm_data(plan: DemoPlan) -> None:

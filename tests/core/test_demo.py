@@ -89,6 +89,24 @@ def test_the_corpus_holds_no_benchmark_ngram(demo_run):
     assert markers["recall"]["metrics"]["removed_by_decontamination"] > 0  # the crawl's planted leaks were there
 
 
+def test_the_generated_pretraining_math_leaves_out_the_evaluation_questions(tmp_path):
+    """The word problems that teach copying come from their own stream, every held-out question skipped."""
+    import pyarrow.parquet as pq
+
+    from mathforge.demo_training import write_arithmetic
+
+    plan = DemoPlan(load_config(DemoConfig, CI_CONFIG, ["pretrain.worked_problems_seed=1"]), tmp_path, CI_CONFIG, [])
+    assert plan.synthetic.seed + 1 == 1  # stream 1 is the held-out stream: the exclusion must do the work
+    write_arithmetic(plan)
+    texts = pq.read_table(tmp_path / "arithmetic" / "part0.parquet").column("text").to_pylist()
+    pre = plan.cfg.pretrain
+    assert len(texts) == pre.arithmetic_documents + pre.worked_problems
+    heldout = [item.question for item in plan.heldout_items()]
+    problems = texts[pre.arithmetic_documents:]
+    assert not [q for q in heldout if any(q in t for t in problems)]
+    assert sum(t.startswith(("Question: ", "问题：")) for t in problems) == pre.worked_problems
+
+
 @pytest.mark.timeout(2700)
 def test_recall_rose_and_losses_fell(demo_run):
     _, markers = demo_run
@@ -109,8 +127,6 @@ def test_grpo_reward_rose(demo_run):
     assert half >= 1 and mean(reward[-half:]) > mean(reward[:half]), reward
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the CI demo pretrains 30 steps, before the tiny model learns to "
-                   "copy a question's numbers (benchmarks/RESULTS.md, SFT round 3); remove when its recipe gains")
 @pytest.mark.timeout(2700)
 def test_sft_beats_the_pretrained_model_on_the_heldout_split(demo_run):
     _, markers = demo_run

@@ -4,6 +4,11 @@ accuracy of the first and last 10 GRPO steps.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/grpo_supervision.py runs/grpo-supervision \\
         [--data-seeds 0] [--seeds 0 1] [--arms rule prm] [--sft-steps 1500] [--grpo-steps 60] [--lr 5e-5]
+        [--start runs/sft-gain/sft/hf --style pot --langs en zh]
+
+`--start`: an SFT export to start from instead of the warm-up (e.g. `benchmarks/sft_gain.py`'s, which
+writes programs); its config.json gives every model's shape. `--style pot`: GRPO's prompts and the
+held-out evaluation in program-of-thought form, rewarded by what the program prints (sandbox).
 
 Per data seed d (folder `data{d}/`):
 1. `warmup/`: the warm-up SFT (`training.rl.experiment.warm_up`) on the first `--sft-questions`
@@ -48,6 +53,13 @@ def training_curve(metrics: Path, window: int = 10) -> dict[str, float]:
             "reward_first": mean(first, "reward_mean"), "reward_last": mean(last, "reward_mean")}
 
 
+def model_shape(hf_dir: Path, seq_length: int):
+    """The ModelConfig of an HF export at `seq_length` (GRPO's prompt + response)."""
+    from training.hf_checkpoint import model_config_from_hf
+
+    return model_config_from_hf(json.loads((hf_dir / "config.json").read_text()), seq_length=seq_length)
+
+
 def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args) -> Path:
     """GRPO arm `arm` with seed `seed` (rollouts, question order, trainer) from data seed `data_seed`'s warm-up."""
     from mathforge.config import load_config
@@ -59,15 +71,16 @@ def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args)
     if kind is not None:
         rm = root / f"rm-{kind}" / "hf"
         if not (rm / "config.json").is_file():
-            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=data_seed)
+            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=data_seed, model=model_shape(sft_hf, args.seq_length))
     run_dir = root / f"grpo-{arm}-seed{seed}"
     if not (run_dir / "hf" / "model.safetensors").is_file():
         source = (f'[{{ name = "synthetic", kind = "synthetic", count = {args.grpo_questions}, seed = {data_seed}, '
-                  'heldout = 200, langs = ["en"] }]')
+                  f'heldout = 200, langs = {json.dumps(args.langs)} }}]')
         cfg = load_config(GRPOConfig, REPO / "configs/tiny/grpo.toml", [
             f'train.init_from_hf="{sft_hf}"', f'train.run_dir="{run_dir}"', f"train.total_steps={args.grpo_steps}",
             f"train.lr={args.lr}", "train.save_every=0", f"train.seed={seed}", f"rollout.seed={seed}",
-            f"prompts.seed={seed}", f"prompts.sources={source}", *overrides(rm)])
+            f"prompts.seed={seed}", f"prompts.sources={source}", f'prompts.style="{args.style}"', *overrides(rm)])
+        cfg.model = model_shape(sft_hf, args.seq_length)
         grpo(cfg)
     return run_dir
 
@@ -90,12 +103,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)  # 2e-4 and 5e-4 degrade (benchmarks/RESULTS.md)
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--start", type=Path, help="an SFT export to start from instead of the warm-up")
+    parser.add_argument("--style", choices=["cot", "pot"], default="cot")
+    parser.add_argument("--langs", nargs="+", choices=["en", "zh"], default=["en"])
+    parser.add_argument("--seq-length", type=int, default=160, help="GRPO's and the RMs' prompt + response tokens")
     args = parser.parse_args()
     setup_logging()
     rows = []
     for data_seed in args.data_seeds:
         root = args.folder / f"data{data_seed}"
-        sft_hf = root / "warmup" / "sft" / "hf"
+        sft_hf = args.start or root / "warmup" / "sft" / "hf"
         if not (sft_hf / "model.safetensors").is_file():
             warm_up(root / "warmup", train_count=args.sft_questions, seed=data_seed,
                     cfg=WarmupConfig(steps=args.sft_steps))
@@ -104,11 +121,11 @@ def main() -> None:
             for arm in args.arms:
                 run_dir = run_arm(root, arm, seed, data_seed, sft_hf, args)
                 models[f"{arm}-seed{seed}"] = (seed, f"SFT + GRPO ({arm})", run_dir / "hf", run_dir / "metrics.jsonl")
-        test = synthetic_items(args.sft_questions, data_seed, 200, "test", ["en"])[: args.heldout]
+        test = synthetic_items(args.sft_questions, data_seed, 200, "test", args.langs)[: args.heldout]
         for key, (seed, name, model, metrics) in models.items():
             path = root / f"eval-{key}-{args.heldout}.json"
             if not path.is_file():
-                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed)))
+                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed, style=args.style)))
             row = {"data_seed": data_seed, "seed": seed, "model": name, **json.loads(path.read_text())}
             rows.append(row | (training_curve(metrics) if metrics else {}))
     print(f"\nsynthetic task (generated data): {args.heldout} held-out EN questions per data seed, K={args.k} "

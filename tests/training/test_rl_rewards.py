@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evaluation.benchmarks import BenchmarkItem
+from mathforge.config import ConfigError
 from training.rl.rewards import Reward, Rollout, RuleBasedReward, RuleRewardConfig
 
 
@@ -44,3 +45,23 @@ def test_truncated_responses_can_get_their_own_reward():
     finally:
         source.close()
     assert [r.value for r in rewards] == [-0.5, -1.0]
+
+
+def test_program_of_thought_responses_are_graded_by_what_their_program_prints():
+    """Style "pot": the sandbox runs the ```python block, as evaluation does; the text's numbers do not count."""
+    program = "```python\nprint({})\n```"
+    rollouts = [
+        _rollout(program.format("3 + 4"), "7"),
+        _rollout(program.format("3 + 5") + "\nThe answer is 7.", "7"),  # the program prints 8
+        _rollout(program.format("1 / 0"), "7"),  # fails: no answer
+        _rollout("The answer is \\boxed{7}.", "7"),  # no program
+        _rollout(program.format("'7'") + " and more", "7"),
+    ]
+    source = RuleBasedReward(style="pot")
+    try:
+        assert source.answers(rollouts)[:4] == ["7", "8", None, None]
+        assert [r.value for r in source.score(rollouts)] == [1.0, 0.0, 0.0, 0.0, 1.0]
+    finally:
+        source.close()
+    with pytest.raises(ConfigError, match="prompts.style 'tool'"):
+        RuleBasedReward(style="tool")

@@ -23,9 +23,9 @@ from typing import Literal
 
 import torch
 
-from evaluation.answers import extract_answer
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.metrics import summarize_samples
+from evaluation.prompts import Style
 from training import loop
 from training.model import ModelConfig
 from training.objectives import NextToken
@@ -98,22 +98,24 @@ def warm_up(folder: Path, train_count: int = 2000, seed: int = 0, langs: Sequenc
 
 
 def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8, temperature: float = 0.7,
-                    max_new_tokens: int = 96, seed: int = 0) -> dict[str, float]:
-    """Greedy accuracy, Pass@K and Maj@K (K samples per question at `temperature`) of an HF checkpoint."""
-    prompts = [prompt_text(item, "cot") for item in items]
+                    max_new_tokens: int = 96, seed: int = 0, style: Style = "cot") -> dict[str, float]:
+    """Greedy accuracy, Pass@K and Maj@K (K samples per question at `temperature`) of an HF checkpoint,
+    graded as GRPO's rule-based reward grades (`style`)."""
+    prompts = [prompt_text(item, style) for item in items]
     engine = VLLMRolloutEngine(RolloutConfig(group_size=k, max_new_tokens=max_new_tokens, temperature=temperature,
                                              seed=seed), str(model_dir))
-    grader = RuleBasedReward()
+    grader = RuleBasedReward(style=style)
     try:
         sampled = engine.generate(items, prompts, step=0)
         engine.cfg.group_size, engine.cfg.temperature = 1, 0.0
         greedy = engine.generate(items, prompts, step=0)
+        flat = grader.answers(sampled)
         correct = grader.correct(sampled)
         greedy_correct = grader.correct(greedy)
     finally:
         grader.close()
         engine.close()
-    answers = [[extract_answer(r.response) for r in sampled[q * k : (q + 1) * k]] for q in range(len(items))]
+    answers = [flat[q * k : (q + 1) * k] for q in range(len(items))]
     verdicts = [correct[q * k : (q + 1) * k] for q in range(len(items))]
     summary = summarize_samples(answers, verdicts)
     return {"greedy_accuracy": sum(greedy_correct) / len(items), "sample_accuracy": sum(correct) / len(correct),

@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from evaluation.grading import GradingConfig
+from evaluation.sandbox import SandboxConfig
 from mathforge.config import ConfigError
 from mathforge.io import atomic_path
 from mathforge.log import get_logger
@@ -83,6 +84,7 @@ class GRPOConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     grading: GradingConfig = field(default_factory=GradingConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)  # runs the programs of prompts.style = "pot"
 
 
 def questions_per_step(cfg: GRPOConfig) -> int:
@@ -164,7 +166,7 @@ class GRPOStage:
         if self.rank0:
             self.engine = VLLMRolloutEngine(cfg.rollout, str(self._engine_start_dir()))
             self.pad_id = self.engine.eos_id if self.engine.eos_id is not None else 0
-            self.grader = RuleBasedReward(cfg.reward.rule, cfg.grading)
+            self.grader = RuleBasedReward(cfg.reward.rule, cfg.grading, cfg.prompts.style, cfg.sandbox)
             self.rewards = build_reward_source(cfg.reward, self.grader)
         holder = [self.pad_id]
         dist.broadcast_object_list(holder, src=0)

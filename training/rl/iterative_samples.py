@@ -45,7 +45,7 @@ def sample_new_policy(cfg: IterativeRLConfig, r: int) -> list[LabelledSolution]:
     if len(kept) < len(rollouts):
         log.warning("round %d: %d of %d sampled responses are empty: skipped", r, len(rollouts) - len(kept), len(rollouts))
     if it.reward_kind == "outcome":
-        grader = RuleBasedReward(cfg.grpo.reward.rule, cfg.grpo.grading)
+        grader = RuleBasedReward(cfg.grpo.reward.rule, cfg.grpo.grading, cfg.grpo.prompts.style, cfg.grpo.sandbox)
         try:
             verdicts = grader.correct([ro for ro, _ in kept])
         finally:

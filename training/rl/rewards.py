@@ -20,6 +20,10 @@ from typing import Protocol
 from evaluation.answers import extract_answer
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.grading import Grader, GradingConfig
+from evaluation.programs import run_pot
+from evaluation.prompts import Style
+from evaluation.sandbox import SandboxConfig, SandboxPool
+from mathforge.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -70,16 +74,29 @@ class RuleRewardConfig:
 
 
 class RuleBasedReward:
-    """`correct` when `evaluation.grading` finds the response's final answer (`extract_answer`: last
-    \\boxed{}, "The answer is", else the last number) equal to the gold answer, else `wrong`."""
+    """`correct` when `evaluation.grading` finds the response's final answer equal to the gold answer, else
+    `wrong`. The answer is read as evaluation reads it for the prompt style: chain of thought
+    (`extract_answer`: last \\boxed{}, "The answer is", else the last number); program of thought, what
+    the response's ```python program prints, run in the sandbox (`evaluation.programs.run_pot`; no
+    program, or one that fails, is wrong). Tool-integrated prompts need a multi-turn rollout (generate,
+    run, feed the output back) that GRPO's one-pass engine does not do: refused."""
 
-    def __init__(self, cfg: RuleRewardConfig | None = None, grading: GradingConfig | None = None):
+    def __init__(self, cfg: RuleRewardConfig | None = None, grading: GradingConfig | None = None,
+                 style: Style = "cot", sandbox: SandboxConfig | None = None):
+        if style == "tool":
+            raise ConfigError("prompts.style 'tool': GRPO's rollouts are one pass, without the tool loop; use "
+                              "'cot' or 'pot'")
         self.cfg = cfg or RuleRewardConfig()
         self.grader = Grader(grading)
+        self.pool = SandboxPool(sandbox or SandboxConfig()) if style == "pot" else None
+
+    def answers(self, rollouts: Sequence[Rollout]) -> list[str | None]:
+        if self.pool is not None:  # chat prompts: the program sits in a ```python block
+            return [answer for answer, _ in run_pot([r.response for r in rollouts], self.pool, program_format="markdown")]
+        return [extract_answer(r.response, choices=bool(r.item.choices)) for r in rollouts]
 
     def correct(self, rollouts: Sequence[Rollout]) -> list[bool]:
-        pairs = [(extract_answer(r.response, choices=bool(r.item.choices)), r.item) for r in rollouts]
-        return self.grader.grade_many(pairs)
+        return self.grader.grade_many(list(zip(self.answers(rollouts), [r.item for r in rollouts], strict=True)))
 
     def score(self, rollouts: Sequence[Rollout]) -> list[Reward]:
         out = []
@@ -92,3 +109,5 @@ class RuleBasedReward:
 
     def close(self) -> None:
         self.grader.close()
+        if self.pool is not None:
+            self.pool.close()

@@ -164,9 +164,11 @@ class SandboxPool:
         self.close()
 
     def close(self) -> None:
+        """Stop the servers; a second call does nothing (a GRPO grader is closed as reward and as grader)."""
         self._threads.shutdown(wait=True)
         for server in self._servers:
             server.close()
+        self._servers = []
 
     def _job(self, code: str) -> dict:
         cfg = asdict(self.cfg)

@@ -63,5 +63,6 @@ def test_program_of_thought_responses_are_graded_by_what_their_program_prints():
         assert [r.value for r in source.score(rollouts)] == [1.0, 0.0, 0.0, 0.0, 1.0]
     finally:
         source.close()
+    source.close()  # GRPO closes a rule-only reward twice: as its reward source and as its grader
     with pytest.raises(ConfigError, match="prompts.style 'tool'"):
         RuleBasedReward(style="tool")

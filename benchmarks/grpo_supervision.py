@@ -128,9 +128,10 @@ def main() -> None:
                 path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed, style=args.style)))
             row = {"data_seed": data_seed, "seed": seed, "model": name, **json.loads(path.read_text())}
             rows.append(row | (training_curve(metrics) if metrics else {}))
-    print(f"\nsynthetic task (generated data): {args.heldout} held-out EN questions per data seed, K={args.k} "
-          f"samples at T=0.7; warm-up {args.sft_steps} steps on {args.sft_questions} questions; GRPO "
-          f"{args.grpo_steps} steps on {args.grpo_questions} questions, lr {args.lr}, 8 questions x G 8")
+    start = f"start {args.start}" if args.start else f"warm-up {args.sft_steps} steps on {args.sft_questions} questions"
+    print(f"\nsynthetic task (generated data): {args.heldout} held-out {'/'.join(args.langs).upper()} questions per "
+          f"data seed, {args.style}, K={args.k} samples at T=0.7; {start}; GRPO {args.grpo_steps} steps on "
+          f"{args.grpo_questions} questions, lr {args.lr}, 8 questions x G 8")
     keys = ["greedy_accuracy", "sample_accuracy", f"pass@{args.k}", f"maj@{args.k}", "train_accuracy_first",
             "train_accuracy_last"]
     print(f"{'data':<6}{'seed':<6}{'model':<22}" + "".join(f"{k:>21}" for k in keys))

@@ -69,9 +69,9 @@ def start_llm(model_dir: str, max_model_len: int, cpu_compile: bool, **kwargs):
 
 
 def close_llm(llm) -> None:
-    """Stop the engine (its processes, or its memory when in process) now rather than at garbage collection."""
+    """Stop the engine now rather than at garbage collection: its processes, or, in process, its model and
+    KV cache (the process's memory is back to its level afterwards, with the `LLM` object still referenced)."""
     llm.llm_engine.engine_core.shutdown()
-    del llm
     gc.collect()
 
 

@@ -1,0 +1,104 @@
+"""An outcome reward model on a policy's own samples (issue 13, generated data): does it tell the policy's
+right answers from its wrong ones on held-out questions?
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rm_policy_samples.py OUT --start SFT/hf [--style pot]
+        [--questions 1000] [--k 4] [--lr 1e-4] [--epochs 2]
+
+1. `train.jsonl`: K samples (T 1) of the policy for `--questions` synthetic training questions (EN/ZH,
+   stream 0, from index 5,000 on), each labelled by GRPO's rule-based reward for `--style` (PoT: what the
+   program prints in the sandbox); a solution's steps are its lines, every step carrying the verdict;
+2. `test.jsonl`: the same for the 200 held-out questions (test stream, never trained on);
+3. `rm/`: an outcome RM (`train_reward_model`, pointwise BCE, the bare question as prompt) from the policy's
+   weights on train.jsonl;
+4. prints the correct share of both sets and the RM's AUC on test.jsonl (last-step score vs verdict).
+Each stage is skipped when its output exists. `grpo_supervision.py --arms orm` uses the RM found in
+`DIR/data0/rm-outcome/hf`: copy `OUT/rm/hf` there to run GRPO rewarded by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def policy_samples(start: Path, items: list, k: int, style: str, seed: int, path: Path) -> list:
+    """K labelled samples per item (cached in `path`)."""
+    from training.rl.prompts import prompt_text
+    from training.rl.rewards import RuleBasedReward
+    from training.rl.rollout import RolloutConfig, VLLMRolloutEngine
+    from training.rl.step_labels import LabelledSolution, read_labelled, write_labelled
+
+    if path.exists():
+        return read_labelled(path)
+    engine = VLLMRolloutEngine(RolloutConfig(group_size=k, max_new_tokens=96, temperature=1.0, seed=seed), str(start))
+    grader = RuleBasedReward(style=style)
+    try:
+        rollouts = engine.generate(items, [prompt_text(i, style) for i in items], step=0)
+        verdicts = grader.correct(rollouts)
+    finally:
+        grader.close()
+        engine.close()
+    solutions = []
+    for n, (rollout, ok) in enumerate(zip(rollouts, verdicts, strict=True)):
+        steps = tuple(line for line in rollout.response.strip().split("\n") if line.strip()) or ("(empty)",)
+        solutions.append(LabelledSolution(rollout.item.question, steps, (1.0 if ok else 0.0,) * len(steps),
+                                          rollout.item.answer, f"{rollout.item.item_id}/{n}"))
+    write_labelled(path, solutions)
+    return solutions
+
+
+def main() -> None:
+    from training.hf_checkpoint import model_config_from_hf
+    from training.reward_training import (
+        RewardDataConfig,
+        RewardModelConfig,
+        RewardTrainConfig,
+        encode,
+        train_reward_model,
+    )
+    from training.rl.model_rewards import RewardScorer
+    from training.rl.prompts import synthetic_items
+    from training.rl.rm_eval import auc
+    from training.tokenizer import load_tokenizer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--start", type=Path, required=True, help="the policy: an SFT (HF) export")
+    parser.add_argument("--style", choices=["cot", "pot"], default="pot")
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    train_items = synthetic_items(5000 + args.questions, 0, 200, "train", ["en", "zh"])[5000:]
+    train = policy_samples(args.start, train_items, args.k, args.style, 11, out / "train.jsonl")
+    test = policy_samples(args.start, synthetic_items(0, 0, 200, "test", ["en", "zh"]), args.k, args.style, 12,
+                          out / "test.jsonl")
+    hf = out / "rm" / "hf"
+    if not (hf / "config.json").is_file():
+        model = model_config_from_hf(json.loads((args.start / "config.json").read_text()), seq_length=256)
+        cfg = RewardModelConfig(model=model, data=RewardDataConfig(tokenizer_dir=args.start, prompt="plain"),
+                                train=RewardTrainConfig(run_dir=out / "rm", kind="outcome", epochs=args.epochs,
+                                                        global_batch=32, micro_batch_size=32, lr=args.lr,
+                                                        warmup_steps=10, init_from_hf=args.start, save_every=0))
+        cfg.optimizer.weight_decay = 0.0
+        hf = Path(train_reward_model(cfg, train)["hf"])
+    tokenizer = load_tokenizer(args.start)
+    examples = [encode(tokenizer, s, "\n", "outcome", "plain") for s in test]
+    scorer = RewardScorer(hf)
+    scores = scorer.position_scores([ids for ids, _, _ in examples])
+    scorer.close()
+    last = [float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
+    share = {name: sum(s.labels[-1] for s in data) / len(data) for name, data in (("train", train), ("test", test))}
+    print(f"{args.style}: {len(train)} training / {len(test)} held-out samples of {args.start} (correct "
+          f"{share['train']:.3f} / {share['test']:.3f}); outcome RM lr {args.lr}, {args.epochs} epochs: held-out AUC "
+          f"{auc(last, [s.labels[-1] > 0.5 for s in test]):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ Per data seed d (folder `data{d}/`):
    correct and corrupted solutions of other training questions (`train_synthetic_reward_model`);
 3. `grpo-{arm}-seed{s}/`: one GRPO run per arm and GRPO seed s (rollouts, question order) from the
    warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
-   RM's score of every step (process advantages);
+   RM's score of every step (process advantages), `rule+orm` = the grader's reward plus the outcome RM's;
 4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
    held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
 Every stage is skipped when its output is already in the folder (rerun to resume or re-print).
@@ -37,6 +37,8 @@ ARMS = {  # arm -> (reward-model kind or None, the [reward] overrides given the 
                                    f'reward.outcome_rm.path="{rm}"']),
     "prm": ("process", lambda rm: ["reward.rule.weight=0", "reward.process_rm.weight=1",
                                    f'reward.process_rm.path="{rm}"']),
+    "rule+orm": ("outcome", lambda rm: ["reward.rule.weight=1", "reward.outcome_rm.weight=1",
+                                        f'reward.outcome_rm.path="{rm}"']),
 }
 
 

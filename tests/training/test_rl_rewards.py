@@ -60,7 +60,12 @@ def test_program_of_thought_responses_are_graded_by_what_their_program_prints():
     source = RuleBasedReward(style="pot")
     try:
         assert source.answers(rollouts)[:4] == ["7", "8", None, None]
+        runs = []
+        run_many = source.pool.run_many
+        source.pool.run_many = lambda codes: runs.append(len(codes)) or run_many(codes)
         assert [r.value for r in source.score(rollouts)] == [1.0, 0.0, 0.0, 0.0, 1.0]
+        assert source.correct(rollouts) == [True, False, False, False, True]
+        assert runs == [4]  # GRPO's accuracy metric on the batch it just scored: no second sandbox run
     finally:
         source.close()
     source.close()  # GRPO closes a rule-only reward twice: as its reward source and as its grader

@@ -109,8 +109,7 @@ def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8,
         sampled = engine.generate(items, prompts, step=0)
         engine.cfg.group_size, engine.cfg.temperature = 1, 0.0
         greedy = engine.generate(items, prompts, step=0)
-        flat = grader.answers(sampled)
-        correct = grader.correct(sampled)
+        flat, correct = grader.grade(sampled)
         greedy_correct = grader.correct(greedy)
     finally:
         grader.close()

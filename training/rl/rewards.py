@@ -89,14 +89,24 @@ class RuleBasedReward:
         self.cfg = cfg or RuleRewardConfig()
         self.grader = Grader(grading)
         self.pool = SandboxPool(sandbox or SandboxConfig()) if style == "pot" else None
+        self._last: tuple[Sequence[Rollout], list[str | None], list[bool]] | None = None
 
     def answers(self, rollouts: Sequence[Rollout]) -> list[str | None]:
         if self.pool is not None:  # chat prompts: the program sits in a ```python block
             return [answer for answer, _ in run_pot([r.response for r in rollouts], self.pool, program_format="markdown")]
         return [extract_answer(r.response, choices=bool(r.item.choices)) for r in rollouts]
 
+    def grade(self, rollouts: Sequence[Rollout]) -> tuple[list[str | None], list[bool]]:
+        """Each rollout's answer and verdict. The last batch's are kept: GRPO scores a batch and then
+        measures its accuracy with the same grader, which must not run every program a second time."""
+        if self._last is None or self._last[0] is not rollouts:
+            answers = self.answers(rollouts)
+            verdicts = self.grader.grade_many(list(zip(answers, [r.item for r in rollouts], strict=True)))
+            self._last = (rollouts, answers, verdicts)
+        return self._last[1], self._last[2]
+
     def correct(self, rollouts: Sequence[Rollout]) -> list[bool]:
-        return self.grader.grade_many(list(zip(self.answers(rollouts), [r.item for r in rollouts], strict=True)))
+        return self.grade(rollouts)[1]
 
     def score(self, rollouts: Sequence[Rollout]) -> list[Reward]:
         out = []

@@ -10,9 +10,11 @@ outcome and a process RM learn on the synthetic task.
    per step prefix, vLLM CPU engine vs the transformers backend, on the tiny random Llama of
    `evaluation.tiny_model` (the labels are meaningless there; the throughput is what is measured).
 3. --quality (generated data only: the synthetic task of `training.sft.synthetic`): a short SFT warm-up
-   (`training.rl.experiment.warm_up`), then an outcome RM and a process RM trained from it on correct and
-   corrupted solutions (`training.rl.synthetic_steps`); held-out ORM AUC, PRM first-wrong-step location
-   against chance, per seed.
+   (`training.rl.experiment.warm_up`) or `--start` (an SFT export, e.g. `benchmarks/sft_gain.py`'s), then
+   an outcome RM and a process RM trained from it on correct and corrupted solutions in `--style`
+   (`training.rl.synthetic_steps`: CoT with a wrong step result, PoT with a mis-copied constant);
+   held-out ORM AUC, PRM first-wrong-step location against chance and the share of correct solutions it
+   clears (PoT: also against guessing the first program line, and on multi-line programs alone), per seed.
 """
 
 from __future__ import annotations
@@ -112,30 +114,40 @@ def labelling_throughput(work: Path, kind: str, solutions: int, completions: int
             "steps": stats.steps, "seconds": stats.seconds}
 
 
-def quality(work: Path, seed: int, sft_steps: int) -> dict:
-    """Generated data: ORM AUC and PRM first-wrong-step location on held-out synthetic solutions."""
+def quality(work: Path, seed: int, sft_steps: int, start: Path | None = None, style: str = "cot",
+            langs: tuple[str, ...] = ("en",), train_count: int = 1500, seq_length: int = 160, lr: float = 1e-4,
+            epochs: float = 2.0) -> dict:
+    """Generated data: ORM AUC and PRM first-wrong-step location on held-out synthetic solutions in format
+    `style`, reward models trained from `start` (an SFT export) or else a fresh warm-up."""
     from training.reward_training import encode
-    from training.rl.experiment import WarmupConfig, train_synthetic_reward_model, warm_up
+    from training.rl.experiment import TINY_MODEL, WarmupConfig, train_synthetic_reward_model, warm_up
     from training.rl.model_rewards import RewardScorer
-    from training.rl.rm_eval import auc, first_wrong_step_location
+    from training.rl.rm_eval import auc, cleared_share, first_wrong_step_location
     from training.rl.synthetic_steps import labelled_solutions
     from training.sft.synthetic import heldout_split
     from training.tokenizer import load_tokenizer
 
     root = work / f"seed{seed}"
-    sft = root / "warmup" / "sft" / "hf"
+    sft = start or root / "warmup" / "sft" / "hf"
     if not (sft / "model.safetensors").is_file():
         warm_up(root / "warmup", seed=seed, cfg=WarmupConfig(steps=sft_steps))
-    _, test_items = heldout_split(1500, 200, seed, ("en",))
-    test = labelled_solutions(test_items, seed=seed + 100, wrong_per_item=1)
+    model = TINY_MODEL
+    if start is not None:
+        from training.hf_checkpoint import model_config_from_hf
+
+        model = model_config_from_hf(json.loads((start / "config.json").read_text()), seq_length=seq_length)
+    _, test_items = heldout_split(train_count, 200, seed, langs)
+    test = labelled_solutions(test_items, seed=seed + 100, wrong_per_item=1, fmt=style)
     tokenizer = load_tokenizer(sft)
-    examples = [encode(tokenizer, s, "\n", "process") for s in test]
-    out = {"seed": seed, "sft_steps": sft_steps, "test_solutions": len(test)}
+    examples = [encode(tokenizer, s, "\n", "process", style) for s in test]
+    out = {"seed": seed, "start": str(sft), "style": style, "rm_questions": train_count, "lr": lr, "epochs": epochs,
+           "test_solutions": len(test)}
     for kind in ("outcome", "process"):
         began = time.perf_counter()
-        hf = root / f"rm-{kind}" / "hf"
+        hf = root / f"rm-{style}-{kind}" / "hf"
         if not (hf / "config.json").is_file():
-            hf = train_synthetic_reward_model(root / f"rm-{kind}", sft, kind, seed=seed)
+            hf = train_synthetic_reward_model(root / f"rm-{style}-{kind}", sft, kind, seed=seed, train_count=train_count,
+                                              model=model, lr=lr, epochs=epochs, fmt=style, langs=langs)
         out[f"{kind}_train_seconds"] = time.perf_counter() - began
         scores = RewardScorer(hf).position_scores([ids for ids, _, _ in examples])
         last = [float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
@@ -145,9 +157,22 @@ def quality(work: Path, seed: int, sft_steps: int) -> dict:
             continue
         wrong = [(sc, ends, s) for sc, (_, ends, _), s in zip(scores, examples, test, strict=True)
                  if s.first_wrong_step() is not None]
-        out |= {f"prm_{k}": v for k, v in first_wrong_step_location(
-            [[float(sc[e]) for e in ends] for sc, ends, _ in wrong], [s.first_wrong_step() for _, _, s in wrong]).items()}
+        step_scores = [[float(sc[e]) for e in ends] for sc, ends, _ in wrong]
+        first = [s.first_wrong_step() for _, _, s in wrong]
+        out |= {f"prm_{k}": v for k, v in first_wrong_step_location(step_scores, first).items()}
+        out["prm_correct_cleared"] = cleared_share([[float(sc[e]) for e in ends] for sc, (_, ends, _), s
+                                                    in zip(scores, examples, test, strict=True) if s.labels[-1] > 0.5])
         out["prm_last_step_auc"] = auc(last, correct)
+        out["prm_step_auc"] = auc([v for sc in step_scores for v in sc],
+                                  [label > 0.5 for _, _, s in wrong for label in s.labels])
+        if style == "pot":  # the fences are never wrong: guessing among the program lines is the fair chance
+            lines = [len(s.steps) - 2 for _, _, s in wrong]
+            out["chance_program_lines"] = sum(1 / n for n in lines) / len(lines)
+            out["first_program_line_guess"] = sum(f == 1 for f in first) / len(first)  # it clears no correct one
+            multi = [k for k, n in enumerate(lines) if n > 1]
+            out |= {f"prm_multiline_{k}": v for k, v in first_wrong_step_location(
+                [step_scores[k] for k in multi], [first[k] for k in multi]).items()}
+            out["first_program_line_guess_multiline"] = sum(first[k] == 1 for k in multi) / len(multi)
     return out
 
 
@@ -164,6 +189,12 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=1500, help="warm-up SFT steps of --quality")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--start", type=Path, default=None, help="--quality: an SFT export instead of a warm-up")
+    parser.add_argument("--style", choices=["cot", "pot"], default="cot", help="--quality: the solution format")
+    parser.add_argument("--langs", nargs="+", choices=["en", "zh"], default=["en"])
+    parser.add_argument("--rm-questions", type=int, default=1500, help="--quality: training questions of the RMs")
+    parser.add_argument("--rm-lr", type=float, default=1e-4)
+    parser.add_argument("--rm-epochs", type=float, default=2.0)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_rm_"))
     if not args.skip_speed:
@@ -182,7 +213,8 @@ def main() -> None:
             print(f"{key.replace('_', ' ').replace(' per s', ' / s'):<30}{rows['vllm'][key]:>22.2f}{rows['hf'][key]:>22.2f}")
     if args.quality:
         for seed in args.seeds:
-            print(json.dumps(quality(work, seed, args.sft_steps), indent=2))
+            print(json.dumps(quality(work, seed, args.sft_steps, args.start, args.style, tuple(args.langs),
+                                     args.rm_questions, lr=args.rm_lr, epochs=args.rm_epochs), indent=2))
 
 
 if __name__ == "__main__":

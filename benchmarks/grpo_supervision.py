@@ -14,11 +14,13 @@ Per data seed d (folder `data{d}/`):
 1. `warmup/`: the warm-up SFT (`training.rl.experiment.warm_up`) on the first `--sft-questions`
    training questions of data seed d: the common start of every arm and GRPO seed (GRPO draws from the
    first `--grpo-questions` of the same stream, most of them unseen in the warm-up);
-2. `rm-process/` (arm prm) or `rm-outcome/` (arm orm): a reward model trained from the warm-up model on
-   correct and corrupted solutions of other training questions (`train_synthetic_reward_model`);
+2. `rm-process/` (arms prm, rule+prm) or `rm-outcome/` (arms orm, rule+orm): a reward model trained from the
+   start model on correct and corrupted solutions in `--style` of `--rm-questions` training questions
+   (`train_synthetic_reward_model`; PoT: a mis-copied constant);
 3. `grpo-{arm}-seed{s}/`: one GRPO run per arm and GRPO seed s (rollouts, question order) from the
    warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
-   RM's score of every step (process advantages), `rule+orm` = the grader's reward plus the outcome RM's;
+   RM's score of every step (process advantages), `rule+orm` = the grader's reward plus the outcome RM's,
+   `rule+prm` = the process RM's step scores with the grader's reward added to the last step;
 4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
    held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
 Every stage is skipped when its output is already in the folder (rerun to resume or re-print).
@@ -39,6 +41,8 @@ ARMS = {  # arm -> (reward-model kind or None, the [reward] overrides given the 
                                    f'reward.process_rm.path="{rm}"']),
     "rule+orm": ("outcome", lambda rm: ["reward.rule.weight=1", "reward.outcome_rm.weight=1",
                                         f'reward.outcome_rm.path="{rm}"']),
+    "rule+prm": ("process", lambda rm: ["reward.rule.weight=1", "reward.process_rm.weight=1",
+                                        f'reward.process_rm.path="{rm}"']),
 }
 
 
@@ -73,7 +77,8 @@ def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args)
     if kind is not None:
         rm = root / f"rm-{kind}" / "hf"
         if not (rm / "config.json").is_file():
-            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=data_seed, model=model_shape(sft_hf, args.seq_length))
+            rm = train_synthetic_reward_model(root / f"rm-{kind}", sft_hf, kind, seed=data_seed, train_count=args.rm_questions,
+                                              model=model_shape(sft_hf, args.seq_length), fmt=args.style, langs=args.langs)
     run_dir = root / f"grpo-{arm}-seed{seed}"
     if not (run_dir / "hf" / "model.safetensors").is_file():
         source = (f'[{{ name = "synthetic", kind = "synthetic", count = {args.grpo_questions}, seed = {data_seed}, '
@@ -109,6 +114,7 @@ def main() -> None:
     parser.add_argument("--style", choices=["cot", "pot"], default="cot")
     parser.add_argument("--langs", nargs="+", choices=["en", "zh"], default=["en"])
     parser.add_argument("--seq-length", type=int, default=160, help="GRPO's and the RMs' prompt + response tokens")
+    parser.add_argument("--rm-questions", type=int, default=1500, help="training questions of the synthetic RMs")
     args = parser.parse_args()
     setup_logging()
     rows = []

@@ -2,15 +2,17 @@
 right answers from its wrong ones on held-out questions?
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rm_policy_samples.py OUT --start SFT/hf [--style pot]
-        [--questions 1000] [--k 4] [--lr 1e-4] [--epochs 2]
+        [--questions 1000] [--k 4] [--lr 1e-4] [--epochs 2] [--rm EXISTING_RM/hf]
 
 1. `train.jsonl`: K samples (T 1) of the policy for `--questions` synthetic training questions (EN/ZH,
    stream 0, from index 5,000 on), each labelled by GRPO's rule-based reward for `--style` (PoT: what the
    program prints in the sandbox); a solution's steps are its lines, every step carrying the verdict;
 2. `test.jsonl`: the same for the 200 held-out questions (test stream, never trained on);
-3. `rm/`: an outcome RM (`train_reward_model`, pointwise BCE, the bare question as prompt) from the policy's
-   weights on train.jsonl;
-4. prints the correct share of both sets and the RM's AUC on test.jsonl (last-step score vs verdict).
+3. `rm/`: an outcome RM (`train_reward_model`, pointwise BCE, the policy's prompt for `--style`) from the
+   policy's weights on train.jsonl; or `--rm DIR`: an existing reward model (e.g. a PRM of
+   `bench_rm.py --quality --style pot`) scored instead of training one;
+4. prints the correct share of both sets and the RM's AUC on test.jsonl (last-step score vs verdict; for a
+   PRM also its lowest step score, the "min" aggregation of process rewards).
 Each stage is skipped when its output exists. `grpo_supervision.py --arms orm` uses the RM found in
 `DIR/data0/rm-outcome/hf`: copy `OUT/rm/hf` there to run GRPO rewarded by it.
 """
@@ -52,6 +54,7 @@ def policy_samples(start: Path, items: list, k: int, style: str, seed: int, path
 
 def main() -> None:
     from training.hf_checkpoint import model_config_from_hf
+    from training.reward_model import reward_model_reading
     from training.reward_training import (
         RewardDataConfig,
         RewardModelConfig,
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--rm", type=Path, help="score this reward model (HF export) instead of training one")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -79,25 +83,29 @@ def main() -> None:
     train = policy_samples(args.start, train_items, args.k, args.style, 11, out / "train.jsonl")
     test = policy_samples(args.start, synthetic_items(0, 0, 200, "test", ["en", "zh"]), args.k, args.style, 12,
                           out / "test.jsonl")
-    hf = out / "rm" / "hf"
+    hf = args.rm or out / "rm" / "hf"
     if not (hf / "config.json").is_file():
         model = model_config_from_hf(json.loads((args.start / "config.json").read_text()), seq_length=256)
-        cfg = RewardModelConfig(model=model, data=RewardDataConfig(tokenizer_dir=args.start, prompt="plain"),
+        cfg = RewardModelConfig(model=model, data=RewardDataConfig(tokenizer_dir=args.start, prompt=args.style),
                                 train=RewardTrainConfig(run_dir=out / "rm", kind="outcome", epochs=args.epochs,
                                                         global_batch=32, micro_batch_size=32, lr=args.lr,
                                                         warmup_steps=10, init_from_hf=args.start, save_every=0))
         cfg.optimizer.weight_decay = 0.0
         hf = Path(train_reward_model(cfg, train)["hf"])
     tokenizer = load_tokenizer(args.start)
-    examples = [encode(tokenizer, s, "\n", "outcome", "plain") for s in test]
+    reading = reward_model_reading(hf)
+    examples = [encode(tokenizer, s, "\n", "process", reading.get("prompt", "plain")) for s in test]
     scorer = RewardScorer(hf)
     scores = scorer.position_scores([ids for ids, _, _ in examples])
     scorer.close()
     last = [float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
+    lowest = [float(sc[ends].min()) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
+    correct = [s.labels[-1] > 0.5 for s in test]
     share = {name: sum(s.labels[-1] for s in data) / len(data) for name, data in (("train", train), ("test", test))}
+    trained = f"outcome RM lr {args.lr}, {args.epochs} epochs" if args.rm is None else f"{reading.get('kind')} RM {hf}"
     print(f"{args.style}: {len(train)} training / {len(test)} held-out samples of {args.start} (correct "
-          f"{share['train']:.3f} / {share['test']:.3f}); outcome RM lr {args.lr}, {args.epochs} epochs: held-out AUC "
-          f"{auc(last, [s.labels[-1] > 0.5 for s in test]):.3f}")
+          f"{share['train']:.3f} / {share['test']:.3f}); {trained}: held-out AUC {auc(last, correct):.3f} "
+          f"(last step), {auc(lowest, correct):.3f} (lowest step)")
 
 
 if __name__ == "__main__":

@@ -161,10 +161,15 @@ def score_batches(model, batches: Sequence[Batch]) -> list[torch.Tensor]:
     return [r.cpu() for r in results]
 
 
+READING_FILE = "mathforge_reward.json"  # beside the HF export: how the reward model reads a solution
+
+
 def export_reward_model_hf(full: dict[str, torch.Tensor], cfg, folder: str | Path,
-                           tokenizer_dir: str | Path | None = None) -> Path:
+                           tokenizer_dir: str | Path | None = None, reading: dict | None = None) -> Path:
     """A full megatron reward-model state dict -> a Hugging Face `LlamaForSequenceClassification`
-    folder (num_labels 1, `score.weight` = our head; pad = end-of-text, so HF pools the last real token)."""
+    folder (num_labels 1, `score.weight` = our head; pad = end-of-text, so HF pools the last real token).
+    `reading` ({"kind", "prompt", "step_delimiter"}: how training rendered a solution) goes to
+    `READING_FILE`, so that whoever serves the model renders solutions the same way."""
     from mathforge.io import atomic_write_text
     from training import hf_checkpoint
 
@@ -178,4 +183,12 @@ def export_reward_model_hf(full: dict[str, torch.Tensor], cfg, folder: str | Pat
     config.update(architectures=["LlamaForSequenceClassification"], num_labels=1,
                   id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0}, pad_token_id=config["eos_token_id"])
     atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
+    if reading is not None:
+        atomic_write_text(folder / READING_FILE, json.dumps(reading, indent=2) + "\n")
     return folder
+
+
+def reward_model_reading(folder: str | Path) -> dict:
+    """The `reading` an export was written with ({} for a folder without one, e.g. a third-party RM)."""
+    path = Path(folder) / READING_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -1,7 +1,7 @@
 """`mathforge train rm`: train an outcome or process reward model with the one training loop.
 
 Data: step-labelled solutions (`training.rl.step_labels`: our JSONL, PRM800K, Math-Shepherd). Each is
-rendered as `question_prompt` of its question (the policy's CoT chat prompt) followed by " " + the steps joined by
+rendered as `question_prompt` of its question (the policy's CoT or PoT chat prompt, `data.prompt`) followed by " " + the steps joined by
 `data.step_delimiter`, and tokenised; the scored positions are the last token of every step (process)
 or of the last step only (outcome, target = the last step's label: "does the solution reach the gold
 answer"). Pairwise training pairs each correct solution of a question with a wrong one of the same
@@ -34,7 +34,7 @@ from training.reward_model import (
     collate,
     export_reward_model_hf,
 )
-from training.rl.step_labels import LabelledSolution, LoadReport, question_prompt, read_labelled
+from training.rl.step_labels import LabelledSolution, LoadReport, PromptStyle, question_prompt, read_labelled
 from training.step import OptimizerConfig
 
 log = get_logger(__name__)
@@ -48,7 +48,7 @@ class RewardDataConfig:
     train_files: list[Path] = field(default_factory=list)  # JSONL in any `step_labels` format
     step_delimiter: str = "\n"  # the paper's reasoning steps are lines
     neutral: Literal["positive", "negative"] = "positive"  # PRM800K rating 0
-    prompt: Literal["cot", "plain"] = "cot"  # the policy's CoT chat prompt, or the bare question turn
+    prompt: PromptStyle = "cot"  # the policy's CoT / PoT chat prompt, or the bare question turn
 
 
 @dataclass
@@ -198,6 +198,8 @@ def train_reward_model(cfg: RewardModelConfig, solutions: list[LabelledSolution]
     if cfg.train.export_hf and "stopped_at" not in summary:
         if int(os.environ.get("RANK", "0")) == 0:  # the process groups are gone: one writer
             full = checkpoint.read_full_model(Path(summary["checkpoint"]), cfg.model)
-            summary["hf"] = str(export_reward_model_hf(full, cfg.model, cfg.train.run_dir / "hf", cfg.data.tokenizer_dir))
+            reading = {"kind": cfg.train.kind, "prompt": cfg.data.prompt, "step_delimiter": cfg.data.step_delimiter}
+            summary["hf"] = str(export_reward_model_hf(full, cfg.model, cfg.train.run_dir / "hf", cfg.data.tokenizer_dir,
+                                                       reading))
     return summary
 

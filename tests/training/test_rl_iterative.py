@@ -11,6 +11,7 @@ import pytest
 
 from mathforge.config import ConfigError
 from training.model import ModelConfig
+from training.reward_model import reward_model_reading
 from training.reward_training import (
     RewardDataConfig,
     RewardModelConfig,
@@ -87,6 +88,8 @@ def test_two_reward_model_rounds_replay_history(tmp_path):
         assert data[: len(new)] == new and len(data) == len(new) + manifest["replayed"]
         assert all(not s.source.startswith(f"round{r}") for s in data[len(new):])  # replay: history only
         assert (round_dir(cfg, r) / "rm" / "hf" / "model.safetensors").is_file()
+        assert reward_model_reading(round_dir(cfg, r) / "rm" / "hf") == {"kind": "outcome", "prompt": "cot",
+                                                                          "step_delimiter": "\n"}
     resolved = json.loads((round_dir(cfg, 1) / "rm" / "config.json").read_text())
     assert resolved["train"]["init_from_reward_model"] == str(round_dir(cfg, 0) / "rm")
 

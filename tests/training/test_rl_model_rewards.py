@@ -148,3 +148,28 @@ def test_reward_table_round_trips_and_selects_the_weighted_sources(tokenizer, re
                 build_reward_source(_reward_config(*overrides), rule)
     finally:
         rule.close()
+
+
+def test_a_reward_model_scores_the_question_in_the_prompt_style_it_was_trained_on(tokenizer, reward_model_dir,
+                                                                                  tmp_path):
+    """An export's reading file (`train rm` writes it): the policy's prompt is replaced by the question in
+    the RM's own prompt style (here the bare question turn); a different step delimiter is refused."""
+    from training.reward_model import READING_FILE
+    from training.rl.step_labels import question_prompt
+
+    folder = tmp_path / "rm"
+    shutil.copytree(reward_model_dir, folder)
+    (folder / READING_FILE).write_text('{"kind": "outcome", "prompt": "plain", "step_delimiter": "\\n"}')
+    scorer = RewardScorer(folder)
+    rollout = _rollout(tokenizer, " 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}.")
+    cfg = RewardModelSourceConfig(kind="outcome", transform="logit", path=folder)
+    value = RewardModelSource(cfg, tokenizer, scorer).score([rollout])[0].value
+    prompt = tokenizer.encode(question_prompt(rollout.item.question, "plain"))
+    prompt = ([tokenizer.bos_id] if tokenizer.bos_id is not None else []) + prompt
+    full = scorer.position_scores([tuple(prompt) + rollout.response_ids])[0]
+    ends = response_step_ends(tokenizer, rollout.response_ids, "\n")
+    assert value == pytest.approx(full[len(prompt) + ends[-1]].item(), abs=1e-5)
+    as_policy = scorer.position_scores([rollout.prompt_ids + rollout.response_ids])[0]
+    assert value != pytest.approx(as_policy[len(rollout.prompt_ids) + ends[-1]].item(), abs=1e-5)
+    with pytest.raises(ConfigError, match="step_delimiter"):
+        RewardModelSource(RewardModelSourceConfig(kind="outcome", path=folder, step_delimiter="\n\n"), tokenizer, scorer)

@@ -19,7 +19,7 @@ from training.reward_model import (
     score_batches,
     scores_at,
 )
-from training.rl.rm_eval import auc, first_wrong_step_location, predicted_first_wrong
+from training.rl.rm_eval import auc, cleared_share, first_wrong_step_location, predicted_first_wrong
 
 
 def test_scalar_head_reads_the_hidden_state_at_each_position():
@@ -120,3 +120,5 @@ def test_first_wrong_step_location():
     result = first_wrong_step_location([[1.0, -1.0, -1.0], [-2.0, 1.0], [3.0, 3.0, 3.0, 3.0]], [1, 1, 0])
     assert result["located"] == pytest.approx(1 / 3)
     assert result["chance"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 4) / 3)
+    assert cleared_share([[1.0, 2.0], [1.0, -0.5], [0.1]]) == pytest.approx(2 / 3)
+    assert cleared_share([[1.0, 2.0], [1.0, -0.5], [0.1]], threshold=0.6) == pytest.approx(1 / 3)

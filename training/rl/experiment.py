@@ -123,10 +123,12 @@ def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8,
 
 def train_synthetic_reward_model(folder: Path, sft_hf: Path, kind: Literal["outcome", "process"], seed: int = 0,
                                  train_count: int = 1500, model: ModelConfig = TINY_MODEL, lr: float = 1e-4,
-                                 epochs: float = 2.0) -> Path:
-    """An ORM or PRM (`mathforge train rm`'s stage) from the warm-up export, `epochs` at `lr` on each
-    training item's correct solution plus one corrupted copy (English, `heldout_split`'s train stream:
-    never the held-out questions); returns its HF export folder."""
+                                 epochs: float = 2.0, fmt: Literal["cot", "pot"] = "cot",
+                                 langs: Sequence[str] = ("en",)) -> Path:
+    """An ORM or PRM (`mathforge train rm`'s stage) from an SFT export, `epochs` at `lr` on each training
+    item's correct solution in format `fmt` plus one corrupted copy (`heldout_split`'s train stream in
+    `langs`: never the held-out questions), read after the policy's prompt for `fmt`; returns its HF
+    export folder."""
     from training.reward_training import (
         RewardDataConfig,
         RewardModelConfig,
@@ -136,10 +138,10 @@ def train_synthetic_reward_model(folder: Path, sft_hf: Path, kind: Literal["outc
     from training.rl.synthetic_steps import labelled_solutions
     from training.sft.synthetic import heldout_split
 
-    train_items, _ = heldout_split(train_count, 200, seed, ("en",))
-    cfg = RewardModelConfig(model=model, data=RewardDataConfig(tokenizer_dir=sft_hf),
+    train_items, _ = heldout_split(train_count, 200, seed, langs)  # type: ignore[arg-type]
+    cfg = RewardModelConfig(model=model, data=RewardDataConfig(tokenizer_dir=sft_hf, prompt=fmt),
                             train=RewardTrainConfig(run_dir=Path(folder), kind=kind, epochs=epochs, global_batch=32,
                                                     micro_batch_size=32, lr=lr, warmup_steps=10, init_from_hf=sft_hf,
                                                     save_every=0, seed=seed))
     cfg.optimizer.weight_decay = 0.0
-    return Path(train_reward_model(cfg, labelled_solutions(train_items, seed=seed, wrong_per_item=1))["hf"])
+    return Path(train_reward_model(cfg, labelled_solutions(train_items, seed=seed, wrong_per_item=1, fmt=fmt))["hf"])

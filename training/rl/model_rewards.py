@@ -9,6 +9,10 @@ megatron trained (tested to 1e-5).
 - Process: the score at the last token of every step; steps are the response split at
   `step_delimiter` (empty steps merged into the next), found on the response's token ids through the
   byte-level BPE's bytes, so the step ends are positions in `response_ids` as GRPO needs them.
+- Prompt: a reward model exported by `mathforge train rm` records how it read a solution
+  (`reward_model_reading`); the response follows the question rendered in that prompt style, which may
+  differ from the policy's (an RM trained on bare questions scoring a program-of-thought policy). Without
+  that record the rollout's own prompt is scored.
 `transform`: "sigmoid" gives σ(s) ∈ (0, 1) (the probability the RM was trained to output), "logit" s.
 
 `RewardConfig` is GRPO's `[reward]` table: one sub-table per source (`rule`, `outcome_rm`, `process_rm`),
@@ -27,7 +31,9 @@ from typing import Literal
 import torch
 
 from mathforge.config import ConfigError
+from training.reward_model import reward_model_reading
 from training.rl.rewards import Reward, RewardSource, Rollout, RuleBasedReward, RuleRewardConfig
+from training.rl.step_labels import question_prompt
 
 
 @dataclass
@@ -129,17 +135,30 @@ class RewardModelSource:
 
     def __init__(self, cfg: RewardModelSourceConfig, tokenizer, scorer: RewardScorer | None = None):
         self.cfg, self.tokenizer = cfg, tokenizer
+        reading = reward_model_reading(cfg.path)
+        delimiter = reading.get("step_delimiter", cfg.step_delimiter)
+        if delimiter != cfg.step_delimiter:
+            raise ConfigError(f"reward.{cfg.kind}_rm.step_delimiter is {cfg.step_delimiter!r}, but the reward model "
+                              f"{cfg.path} was trained on steps split at {delimiter!r}")
+        self.prompt_style, self._prompts = reading.get("prompt"), {}
         self.scorer = scorer or RewardScorer(cfg.path, cfg.device, cfg.batch_size)
 
     def _value(self, score: torch.Tensor) -> float:
         return float(torch.sigmoid(score)) if self.cfg.transform == "sigmoid" else float(score)
 
+    def _prompt_ids(self, question: str) -> tuple[int, ...]:
+        """The question in the reward model's own prompt style, as its training encoded it."""
+        if question not in self._prompts:
+            bos = (self.tokenizer.bos_id,) if self.tokenizer.bos_id is not None else ()
+            self._prompts[question] = bos + tuple(self.tokenizer.encode(question_prompt(question, self.prompt_style)))
+        return self._prompts[question]
+
     def score(self, rollouts: Sequence[Rollout]) -> list[Reward]:
-        sequences = [tuple(r.prompt_ids) + tuple(r.response_ids) for r in rollouts]
-        scores = self.scorer.position_scores(sequences)
+        prompts = [self._prompt_ids(r.item.question) if self.prompt_style else tuple(r.prompt_ids) for r in rollouts]
+        scores = self.scorer.position_scores([p + tuple(r.response_ids) for p, r in zip(prompts, rollouts, strict=True)])
         out = []
-        for rollout, values in zip(rollouts, scores, strict=True):
-            offset = len(rollout.prompt_ids)
+        for rollout, prompt, values in zip(rollouts, prompts, scores, strict=True):
+            offset = len(prompt)
             ends = response_step_ends(self.tokenizer, rollout.response_ids, self.cfg.step_delimiter)
             if not ends:  # an empty response: score its last position as the outcome
                 ends = [max(len(rollout.response_ids) - 1, 0)]

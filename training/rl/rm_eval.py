@@ -4,7 +4,9 @@
   one half (the Mann-Whitney U statistic / (#correct · #wrong)); 0.5 is chance.
 - First wrong step: the PRM's guess is the first step whose probability σ(s_k) falls below
   `threshold`; a wrong solution counts as located when the guess is its labelled first wrong step.
-  Chance: guessing one of its n steps uniformly, 1/n averaged over the wrong solutions.
+  Chance: guessing one of its n steps uniformly, 1/n averaged over the wrong solutions. A PRM that flags
+  early steps everywhere locates more and clears fewer correct solutions (no step below the threshold):
+  report both.
 """
 
 from __future__ import annotations
@@ -50,3 +52,10 @@ def first_wrong_step_location(step_scores: Sequence[Sequence[float]], first_wron
     hits = sum(predicted_first_wrong(s, threshold) == t for s, t in zip(step_scores, first_wrong, strict=True))
     chance = sum(1 / len(s) for s in step_scores) / len(step_scores)
     return {"located": hits / len(first_wrong), "chance": chance, "solutions": float(len(first_wrong))}
+
+
+def cleared_share(step_scores: Sequence[Sequence[float]], threshold: float = 0.5) -> float:
+    """Over correct solutions: the share in which the PRM finds every step right (no σ(score) < threshold)."""
+    if not step_scores:
+        raise ValueError("no correct solution to clear")
+    return sum(predicted_first_wrong(s, threshold) is None for s in step_scores) / len(step_scores)

@@ -17,8 +17,9 @@ Formats read (records as dicts, so rows of a Hugging Face dataset work as well a
   "Step k:" prefixes are removed (our solutions join steps with a configurable delimiter).
 - ours (`write_labelled`): {"question", "steps", "labels", "answer", "source"} per line.
 
-A reward model reads a solution as `question_prompt(question)` + " " + the steps joined by the step
-delimiter: the policy's own chain-of-thought chat prompt, so it scores text as GRPO's rollouts show it.
+A reward model reads a solution as `question_prompt(question, style)` + " " + the steps joined by the step
+delimiter: the policy's own chat prompt (chain of thought or program of thought), so it scores text as
+GRPO's rollouts show it, or the bare question turn (`plain`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _STEP_PREFIX = re.compile(r"^\s*Step \d+:\s*")
 
 
-def question_prompt(question: str, style: Literal["cot", "plain"] = "cot") -> str:
-    """The prompt a solution continues: the policy's chat prompt with the chain-of-thought instruction
-    (Chinese when the question has CJK characters), or `plain`: the chat turn with the question alone."""
+PromptStyle = Literal["cot", "pot", "plain"]
+
+
+def question_prompt(question: str, style: PromptStyle = "cot") -> str:
+    """The prompt a solution continues: the policy's chat prompt with the chain-of-thought or
+    program-of-thought instruction (Chinese when the question has CJK characters), or `plain`: the chat
+    turn with the question alone."""
     from evaluation.benchmarks import BenchmarkItem
     from evaluation.chat_template import chat_prompt
     from evaluation.prompts import build_prompt
@@ -47,7 +52,9 @@ def question_prompt(question: str, style: Literal["cot", "plain"] = "cot") -> st
     if style == "plain":
         return chat_prompt([{"role": "user", "content": question}])
     lang = "zh" if _CJK.search(question) else "en"
-    return build_prompt(BenchmarkItem("rm", "", question, "", lang=lang), "cot", chat=True)
+    if style not in ("cot", "pot"):
+        raise ValueError(f"prompt style {style!r}: expected cot, pot or plain")
+    return build_prompt(BenchmarkItem("rm", "", question, "", lang=lang), style, chat=True)
 
 
 class StepLabelError(ValueError):

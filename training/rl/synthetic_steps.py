@@ -1,31 +1,39 @@
 """Step-labelled solutions of the synthetic task (`training.sft.synthetic`) with a known first wrong step.
 
-Generated data, for reward-model tests and laptop runs: a correct chain-of-thought solution (its steps,
-then the boxed-answer line) and corrupted copies in which one step's result is changed and every later
-step is recomputed from the wrong value, so the solution stays internally consistent after the error:
-step j is the first (and only) arithmetic mistake, and the final answer is wrong. Labels follow the
-Math-Shepherd meaning (can the gold answer still be reached from this step?): 1 before step j, 0 from
-step j on; a correct solution is all ones.
+Generated data, for reward-model tests and laptop runs. Labels follow the Math-Shepherd meaning (can the
+gold answer still be reached from this step?): 1 before the first wrong step j, 0 from step j on; a
+correct solution is all ones. Steps are the solution's lines.
+- Chain of thought (`fmt="cot"`): the steps, then the boxed-answer line. A corrupted copy changes one
+  step's result and recomputes every later step from the wrong value, so the solution stays internally
+  consistent after the error: step j is the one arithmetic mistake.
+- Program of thought (`fmt="pot"`): the fenced program, a line per step (the fences included, as a
+  policy's response is split). A corrupted copy mis-copies one constant of a program line (`miscopy`:
+  another of the question's numbers, one digit replaced, dropped or doubled, or the number ±1..5): the
+  mistakes a small PoT policy makes (13 -> 10, 2 -> 22, 28 -> 8, 43 -> 44 seen in its samples), while the
+  interpreter does the arithmetic right. Kept only when the program then prints another answer
+  (`program_output`, an evaluator of the generator's straight-line programs: no code is executed).
 """
 
 from __future__ import annotations
 
+import ast
+import operator
 import random
 import re
 from collections.abc import Sequence
 from fractions import Fraction
 
 from training.rl.step_labels import LabelledSolution
-from training.sft.synthetic import SyntheticItem
+from training.sft.synthetic import Format, SyntheticItem
 
 _EQUATION = re.compile(r"(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(\d+)")
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
         "/": lambda a, b: Fraction(a, b) if b else None}
 
 
-def correct_steps(item: SyntheticItem) -> list[str]:
-    """The chain-of-thought solution as steps: the item's lines, then the boxed-answer line."""
-    return item.solution("cot").split("\n")
+def correct_steps(item: SyntheticItem, fmt: Format = "cot") -> list[str]:
+    """The solution in format `fmt` as steps: its lines (CoT: the item's steps, then the boxed answer)."""
+    return item.solution(fmt).split("\n")
 
 
 def _recompute(step: str, old: str, new: str) -> tuple[str, str | None]:
@@ -77,16 +85,91 @@ def corrupt(item: SyntheticItem, step: int, rng: random.Random, tries: int = 20)
     return None
 
 
-def labelled_solutions(items: Sequence[SyntheticItem], seed: int, wrong_per_item: int = 1) -> list[LabelledSolution]:
-    """For each item: its correct solution (all ones) and `wrong_per_item` corrupted ones, the wrong step
-    drawn uniformly among the computational steps (deterministic in `seed`)."""
-    rng = random.Random(f"mathforge-synthetic-steps/{seed}")
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+_NUMBER = re.compile(r"\d+")
+
+
+def program_output(program: str) -> str | None:
+    """What a straight-line program of integer assignments and one `print(expr)` prints, evaluated on its
+    syntax tree (+ - * //, names, integer literals); None for anything else or a division by zero."""
+
+    def value(node: ast.expr, names: dict[str, int]) -> int:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name):
+            return names[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](value(node.left, names), value(node.right, names))
+        raise ValueError(ast.dump(node))
+
+    names: dict[str, int] = {}
+    printed = None
+    try:
+        for statement in ast.parse(program).body:
+            if isinstance(statement, ast.Assign) and [type(t) for t in statement.targets] == [ast.Name]:
+                names[statement.targets[0].id] = value(statement.value, names)
+            elif (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+                  and getattr(statement.value.func, "id", None) == "print" and len(statement.value.args) == 1):
+                printed = str(value(statement.value.args[0], names))
+            else:
+                return None
+    except (SyntaxError, ValueError, KeyError, ZeroDivisionError):
+        return None
+    return printed
+
+
+def miscopy(number: str, question_numbers: Sequence[str], rng: random.Random) -> str:
+    """A wrong copy of `number` (digits): one of the kinds above, drawn uniformly among those that apply."""
+    position = rng.randrange(len(number))
+    kinds = {
+        "swap": [n for n in question_numbers if int(n) != int(number)],
+        "replace": [number[:position] + d + number[position + 1:] for d in "0123456789" if d != number[position]],
+        "drop": [number[:position] + number[position + 1:]] if len(number) > 1 else [],
+        "double": [number[:position] + number[position] + number[position:]],
+        "shift": [str(int(number) + d) for d in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5) if int(number) + d >= 0],
+    }
+    return str(int(rng.choice(rng.choice([c for c in kinds.values() if c]))))
+
+
+def corrupt_program(item: SyntheticItem, line: int, rng: random.Random, tries: int = 20) -> LabelledSolution | None:
+    """The PoT solution with one constant of step `line` (a program line) mis-copied (`miscopy`); None when
+    no such change makes the program print another answer."""
+    steps = correct_steps(item, "pot")
+    constants = list(_NUMBER.finditer(steps[line]))
+    if not constants:
+        return None
+    question_numbers = _NUMBER.findall(item.question)
+    for _ in range(tries):
+        target = rng.choice(constants)
+        wrong = miscopy(target.group(), question_numbers, rng)
+        out = list(steps)
+        out[line] = steps[line][: target.start()] + wrong + steps[line][target.end():]
+        printed = program_output("\n".join(out[1:-1]))
+        if printed is None or printed == item.answer:
+            continue
+        labels = tuple(1.0 if k < line else 0.0 for k in range(len(out)))
+        return LabelledSolution(item.question, tuple(out), labels, item.answer, f"{item.item_id}/wrong@{line}")
+    return None
+
+
+def labelled_solutions(items: Sequence[SyntheticItem], seed: int, wrong_per_item: int = 1,
+                       fmt: Format = "cot") -> list[LabelledSolution]:
+    """For each item: its correct solution in format `fmt` (all ones) and `wrong_per_item` corrupted ones,
+    the wrong step drawn uniformly among the computational steps (CoT: all but the answer line; PoT: the
+    program lines holding a constant), deterministic in `seed`."""
+    if fmt not in ("cot", "pot"):
+        raise ValueError(f"corrupted solutions exist for formats cot and pot, not {fmt!r}")
+    rng = random.Random(f"mathforge-synthetic-steps/{seed}" + ("" if fmt == "cot" else f"/{fmt}"))
     out = []
     for item in items:
-        steps = correct_steps(item)
+        steps = correct_steps(item, fmt)
         out.append(LabelledSolution(item.question, tuple(steps), (1.0,) * len(steps), item.answer, item.item_id))
+        if fmt == "cot":
+            candidates, make = list(range(len(steps) - 1)), corrupt
+        else:
+            candidates, make = [k for k in range(1, len(steps) - 1) if _NUMBER.search(steps[k])], corrupt_program
         for _ in range(wrong_per_item):
-            wrong = corrupt(item, rng.randrange(len(steps) - 1), rng)
+            wrong = make(item, rng.choice(candidates), rng)
             if wrong is not None:
                 out.append(wrong)
     return out

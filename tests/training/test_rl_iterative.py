@@ -129,3 +129,15 @@ def test_two_rounds_end_to_end(tmp_path):
     second = json.loads((round_dir(cfg, 1) / "grpo" / "config.json").read_text())["train"]
     assert second["init_from_hf"] == str(round_dir(cfg, 0) / "grpo" / "hf")  # the reference reset
     assert iterative_rl(cfg) == summary  # a rerun: every phase is done
+
+
+def test_process_labels_must_read_answers_as_the_policy_writes_them(tmp_path):
+    from mathforge.config import load_config
+    from training.rl.iterative import iterative_rl
+
+    cfg = load_config(IterativeRLConfig, Path(__file__).resolve().parents[2] / "configs/tiny/grpo_iterative.toml", [
+        f'iterative.run_dir="{tmp_path / "it"}"', f'grpo.train.init_from_hf="{tmp_path}"', 'grpo.prompts.style="pot"',
+        'iterative.reward_kind="process"', 'rm.train.kind="process"'])
+    with pytest.raises(ConfigError, match="iterative.shepherd.style"):
+        iterative_rl(cfg)
+    assert not (tmp_path / "it").exists()

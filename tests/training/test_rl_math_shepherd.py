@@ -20,6 +20,8 @@ from evaluation.backends import BackendConfig
 from evaluation.backends.hf import HFBackend
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.grading import Grader
+from evaluation.sandbox import SandboxConfig, SandboxPool
+from mathforge.config import ConfigError
 from training.rl.math_shepherd import ShepherdConfig, label_solutions, prefix_prompt, step_labels
 from training.rl.step_labels import question_prompt, read_labelled
 from training.tokenizer import train_bpe
@@ -41,17 +43,10 @@ def _question(start: int) -> str:
     return f"Start at {start}."
 
 
-@pytest.fixture(scope="module")
-def copy_model(tmp_path_factory) -> Path:
-    """A tiny Llama (head_dim 64 for vLLM's CPU kernels) trained to continue a carry solution."""
+def _train_tiny_lm(texts: list[str], folder: Path, steps: int = 200) -> Path:
+    """A tiny Llama (head_dim 64 for vLLM's CPU kernels) trained for `steps` steps of 32 of `texts`."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    folder = tmp_path_factory.mktemp("copy_model")
-    rng = random.Random(0)
-    texts = []
-    for _ in range(2000):
-        start, steps, _ = carry_solution(rng)
-        texts.append(question_prompt(_question(start), "plain") + " " + "\n".join(steps))
     tok = train_bpe(texts, 500, folder, split_digits=False)  # every value one token: copying is one lookup
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -60,7 +55,7 @@ def copy_model(tmp_path_factory) -> Path:
     model = LlamaForCausalLM(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     sequences = [tok.encode(t) + [tok.eos_id] for t in texts]
-    for step in range(200):
+    for step in range(steps):
         batch = random.Random(step).sample(sequences, 32)
         length = max(map(len, batch))
         ids = torch.tensor([s + [tok.eos_id] * (length - len(s)) for s in batch])
@@ -71,6 +66,43 @@ def copy_model(tmp_path_factory) -> Path:
         optimizer.step()
     model.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def copy_model(tmp_path_factory) -> Path:
+    """Trained to continue a carry solution."""
+    rng = random.Random(0)
+    texts = []
+    for _ in range(2000):
+        start, steps, _ = carry_solution(rng)
+        texts.append(question_prompt(_question(start), "plain") + " " + "\n".join(steps))
+    return _train_tiny_lm(texts, tmp_path_factory.mktemp("copy_model"))
+
+
+def chain_program(rng: random.Random) -> tuple[int, list[str], int | None]:
+    """A program that passes the start value down a chain of variables and prints it, as steps (fences
+    included); a corrupted one assigns a wrong constant on one line, which every later line inherits.
+    (start value, steps, index of the first corrupted step or None)."""
+    start, k = rng.randint(10, 99), rng.randint(2, 4)
+    names = "abcde"[:k]
+    lines = [f"a = {start}"] + [f"{names[i]} = {names[i - 1]}" for i in range(1, k)]
+    wrong = rng.randrange(k + 1)
+    if wrong < k:
+        lines[wrong] = f"{names[wrong]} = {rng.choice([v for v in range(10, 100) if v != start])}"
+    steps = ["```python", *lines, f"print({names[k - 1]})", "```"]
+    return start, steps, wrong + 1 if wrong < k else None
+
+
+@pytest.fixture(scope="module")
+def program_model(tmp_path_factory) -> Path:
+    """Trained on correct chain programs only: from any prefix it continues the chain it was given."""
+    rng = random.Random(1)
+    texts = []
+    while len(texts) < 2000:
+        start, steps, wrong = chain_program(rng)
+        if wrong is None:
+            texts.append(question_prompt(_question(start), "plain") + " " + "\n".join(steps))
+    return _train_tiny_lm(texts, tmp_path_factory.mktemp("program_model"), steps=400)  # 200: it does not copy yet
 
 
 def _solutions(n: int, seed: int) -> tuple[list[tuple[BenchmarkItem, list[str]]], list[int | None]]:
@@ -107,6 +139,32 @@ def test_hard_and_soft_labels_find_the_first_corrupted_step(copy_model):
         assert list(labelled.labels) == expected, (labelled.steps, labelled.labels)
         assert all(abs(s - e) <= 0.25 for s, e in zip(soft_labelled.labels, expected, strict=True))
         assert labelled.first_wrong_step() == wrong
+
+
+def test_program_of_thought_labels_run_the_completed_programs(program_model):
+    """PoT: a prefix's completions are graded by running prefix + completion in the sandbox, so a step
+    after the corrupted constant is labelled wrong although its own line is right."""
+    rng = random.Random(7)
+    solutions, first_wrong = [], []
+    while len(solutions) < 12:
+        start, steps, wrong = chain_program(rng)
+        solutions.append((BenchmarkItem("chain", str(len(solutions)), _question(start), str(start)), steps))
+        first_wrong.append(wrong)
+    backend = HFBackend(BackendConfig(kind="hf", batch_size=16), str(program_model))
+    grader = Grader()
+    cfg = ShepherdConfig(completions=4, temperature=0.5, prompt="plain", style="pot", max_new_tokens=48)
+    try:
+        with pytest.raises(ConfigError, match="sandbox"):
+            label_solutions(solutions, backend, cfg, grader)
+        with SandboxPool(SandboxConfig(workers=2)) as sandbox:
+            labelled, stats = label_solutions(solutions, backend, cfg, grader, sandbox)
+    finally:
+        grader.close()
+    assert any(w is not None for w in first_wrong) and any(w is None for w in first_wrong)
+    for solution, wrong in zip(labelled, first_wrong, strict=True):
+        expected = [1.0 if wrong is None or k < wrong else 0.0 for k in range(len(solution.steps))]
+        assert list(solution.labels) == expected, (solution.steps, solution.labels)
+    assert stats.completions == 4 * stats.prefixes
 
 
 @pytest.mark.vllm

@@ -149,6 +149,10 @@ def iterative_rl(cfg: IterativeRLConfig, sample_phase: Callable[[IterativeRLConf
     if cfg.rm.train.kind != cfg.iterative.reward_kind:
         raise ConfigError(f"rm.train.kind {cfg.rm.train.kind!r} differs from iterative.reward_kind "
                           f"{cfg.iterative.reward_kind!r}")
+    style, shepherd = cfg.grpo.prompts.style, cfg.iterative.shepherd
+    if cfg.iterative.reward_kind == "process" and shepherd.style != style:
+        raise ConfigError(f"iterative.shepherd.style {shepherd.style!r}: the policy writes grpo.prompts.style "
+                          f"{style!r} solutions, and their answers must be read that way")
     sample_phase = sample_phase or sample_new_policy
     state = RoundState(cfg.iterative.run_dir)
     cfg.iterative.run_dir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@
 sampler and settings, its seed offset by the round). A response becomes a solution by splitting it at
 the step delimiter (empty responses are skipped and counted). Labels:
 - outcome: the rule-based grader's verdict on the final answer, given to every step;
-- process: Math-Shepherd hard/soft labels (`training.rl.math_shepherd`), the new policy completing.
+- process: Math-Shepherd hard/soft labels (`training.rl.math_shepherd`), the new policy completing
+  (program-of-thought policies: `iterative.shepherd.style = "pot"`, completed programs run in the sandbox).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import random
 
 from evaluation.grading import Grader
+from evaluation.sandbox import SandboxPool
 from mathforge.log import get_logger
 from training.rl.iterative import IterativeRLConfig, round_dir
 from training.rl.math_shepherd import label_solutions, make_labelling_backend
@@ -55,10 +57,14 @@ def sample_new_policy(cfg: IterativeRLConfig, r: int) -> list[LabelledSolution]:
                 for n, ((ro, steps), ok) in enumerate(zip(kept, verdicts, strict=True))]
     backend = make_labelling_backend(it.backend, str(policy), it.shepherd)
     grader_ = Grader(cfg.grpo.grading)
+    sandbox = SandboxPool(cfg.grpo.sandbox) if it.shepherd.style == "pot" else None
     try:
-        labelled, stats = label_solutions([(ro.item, steps) for ro, steps in kept], backend, it.shepherd, grader_)
+        labelled, stats = label_solutions([(ro.item, steps) for ro, steps in kept], backend, it.shepherd, grader_,
+                                          sandbox)
     finally:
         grader_.close()
         backend.close()
+        if sandbox is not None:
+            sandbox.close()
     log.info("round %d: Math-Shepherd labels for %d steps at %.1f steps/s", r, stats.steps, stats.steps_per_s)
     return [dataclasses.replace(s, source=f"round{r}/{s.source}") for s in labelled]

@@ -3,7 +3,9 @@
 For a solution with steps s_1..s_n to a question with gold answer a*, the prefix after step k is the
 question's prompt (`step_labels.question_prompt`) + " " + s_1..s_k joined by `step_delimiter`, then
 the delimiter. N completions are sampled from it (vLLM, or any `evaluation.backends` backend), each graded by the evaluation grader
-(the completion's extracted final answer against a*). Step k's labels (Wang et al., 2024):
+against a*: chain of thought (`style = "cot"`), the completion's extracted final answer; program of
+thought (`"pot"`), what the program made of s_1..s_k and the completion prints, run in the sandbox
+(a program's early lines cannot be judged without the rest). Step k's labels (Wang et al., 2024):
   hard label  y_k = 1 if any completion reaches a*, else 0       (HE: "hard estimation")
   soft label  y_k = (#completions reaching a*) / N                (SE: "soft estimation")
 The last step needs no sampling: the solution's own final answer is graded (1 or 0 for both).
@@ -18,13 +20,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from evaluation.answers import extract_answer
 from evaluation.backends import Backend, BackendConfig, SamplingConfig
 from evaluation.benchmarks import BenchmarkItem
 from evaluation.grading import Grader, GradingConfig
+from evaluation.sandbox import SandboxConfig, SandboxPool
 from mathforge.config import ConfigError
 from mathforge.io import atomic_write_text
-from training.rl.step_labels import LabelledSolution, StepLabelError, question_prompt, write_labelled
+from training.rl.rewards import response_answers
+from training.rl.step_labels import (
+    LabelledSolution,
+    PromptStyle,
+    StepLabelError,
+    question_prompt,
+    write_labelled,
+)
 
 
 @dataclass
@@ -35,7 +44,8 @@ class ShepherdConfig:
     max_new_tokens: int = 256
     seed: int = 0
     step_delimiter: str = "\n"
-    prompt: Literal["cot", "plain"] = "cot"  # as the reward model's data.prompt
+    prompt: PromptStyle = "cot"  # as the reward model's data.prompt
+    style: Literal["cot", "pot"] = "cot"  # how a completed solution's answer is read (pot: its program, sandboxed)
     labels: Literal["hard", "soft"] = "hard"
     prompts_per_call: int = 256  # step prefixes per generate() call
     stop: list[str] | None = None  # stop strings for the completions (default: none, the model's EOS)
@@ -69,8 +79,12 @@ def step_labels(reached: Sequence[int], completions: int, final_correct: bool, k
 
 
 def label_solutions(solutions: Sequence[tuple[BenchmarkItem, Sequence[str]]], backend: Backend,
-                    cfg: ShepherdConfig, grader: Grader) -> tuple[list[LabelledSolution], ShepherdStats]:
-    """Math-Shepherd labels for (question item with its gold answer, solution steps) pairs."""
+                    cfg: ShepherdConfig, grader: Grader, sandbox: SandboxPool | None = None
+                    ) -> tuple[list[LabelledSolution], ShepherdStats]:
+    """Math-Shepherd labels for (question item with its gold answer, solution steps) pairs; `sandbox` runs
+    the programs of `style = "pot"`."""
+    if cfg.style == "pot" and sandbox is None:
+        raise ConfigError("shepherd.style 'pot' reads answers by running programs: it needs a sandbox")
     began = time.perf_counter()
     stats = ShepherdStats(solutions=len(solutions))
     requests = [(i, k) for i, (_, steps) in enumerate(solutions) for k in range(1, len(steps))]
@@ -81,18 +95,21 @@ def label_solutions(solutions: Sequence[tuple[BenchmarkItem, Sequence[str]]], ba
     texts: list[list[str]] = []
     for start in range(0, len(prompts), cfg.prompts_per_call):
         texts.extend(backend.generate(prompts[start:start + cfg.prompts_per_call], sampling, cfg.stop or []))
-    pairs = [(extract_answer(text), solutions[i][0]) for (i, _), outs in zip(requests, texts, strict=True) for text in outs]
-    finals = [(extract_answer(cfg.step_delimiter.join(steps)), item) for item, steps in solutions]
-    verdicts = grader.grade_many(pairs + finals)
+    delim, pool = cfg.step_delimiter, sandbox if cfg.style == "pot" else None
+    completed = [(delim.join(solutions[i][1][:k]) + delim + text if pool else text)
+                 for (i, k), outs in zip(requests, texts, strict=True) for text in outs]
+    answers = response_answers(completed + [delim.join(steps) for _, steps in solutions], pool)
+    items = [solutions[i][0] for i, _ in requests for _ in range(cfg.completions)] + [item for item, _ in solutions]
+    verdicts = grader.grade_many(list(zip(answers, items, strict=True)))
     reached: list[list[int]] = [[] for _ in solutions]
     for n, (i, _) in enumerate(requests):
         reached[i].append(sum(verdicts[n * cfg.completions:(n + 1) * cfg.completions]))
     out = []
     for i, (item, steps) in enumerate(solutions):
-        labels = step_labels(reached[i], cfg.completions, verdicts[len(pairs) + i], cfg.labels)
+        labels = step_labels(reached[i], cfg.completions, verdicts[len(completed) + i], cfg.labels)
         out.append(LabelledSolution(item.question, tuple(steps), labels, item.answer, f"math-shepherd:{item.item_id}"))
     stats.steps = sum(len(steps) for _, steps in solutions)
-    stats.prefixes, stats.completions = len(prompts), len(pairs)
+    stats.prefixes, stats.completions = len(prompts), len(completed)
     stats.seconds = time.perf_counter() - began
     return out, stats
 
@@ -102,6 +119,7 @@ class ShepherdRunConfig:
     """`mathforge train prm-label CONFIG`: label the solutions of `input` with completions of `model`."""
 
     model: Path = Path("runs/sft/hf")  # the completer (an HF folder: the SFT model or the current policy)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)  # runs the programs of shepherd.style 'pot'
     input: Path = Path("runs/prm/solutions.jsonl")  # {"question", "answer", "steps": [...] or "solution": "..."}
     output: Path = Path("runs/prm/labels.jsonl")  # our step-label JSONL (+ .stats.json)
     backend: BackendConfig = field(default_factory=lambda: BackendConfig(kind="vllm"))
@@ -172,11 +190,14 @@ def run_labelling(cfg: ShepherdRunConfig) -> ShepherdStats:
     solutions = read_solutions(cfg.input, cfg.shepherd.step_delimiter)
     backend = make_labelling_backend(cfg.backend, str(cfg.model), cfg.shepherd)
     grader = Grader(cfg.grading)
+    sandbox = SandboxPool(cfg.sandbox) if cfg.shepherd.style == "pot" else None
     try:
-        labelled, stats = label_solutions(solutions, backend, cfg.shepherd, grader)
+        labelled, stats = label_solutions(solutions, backend, cfg.shepherd, grader, sandbox)
     finally:
         grader.close()
         backend.close()
+        if sandbox is not None:
+            sandbox.close()
     write_labelled(cfg.output, labelled)
     summary = asdict(stats) | {"steps_per_s": stats.steps_per_s}
     atomic_write_text(cfg.output.with_suffix(".stats.json"), json.dumps(summary, indent=2) + "\n")

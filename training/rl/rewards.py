@@ -73,6 +73,17 @@ class RuleRewardConfig:
     truncated: float | None = None  # reward for a response cut at the length limit; None: grade it as usual
 
 
+def response_answers(responses: Sequence[str], pool: SandboxPool | None = None,
+                     choices: Sequence[bool] | None = None) -> list[str | None]:
+    """Each response's final answer as evaluation reads it: with a sandbox `pool`, what the response's
+    ```python program prints (program of thought; None when there is no program or it fails); else the
+    chain-of-thought answer (`extract_answer`; `choices`: the item is multiple choice)."""
+    if pool is not None:  # chat prompts: the program sits in a ```python block
+        return [answer for answer, _ in run_pot(list(responses), pool, program_format="markdown")]
+    choices = choices or [False] * len(responses)
+    return [extract_answer(text, choices=c) for text, c in zip(responses, choices, strict=True)]
+
+
 class RuleBasedReward:
     """`correct` when `evaluation.grading` finds the response's final answer equal to the gold answer, else
     `wrong`. The answer is read as evaluation reads it for the prompt style: chain of thought
@@ -92,9 +103,7 @@ class RuleBasedReward:
         self._last: tuple[Sequence[Rollout], list[str | None], list[bool]] | None = None
 
     def answers(self, rollouts: Sequence[Rollout]) -> list[str | None]:
-        if self.pool is not None:  # chat prompts: the program sits in a ```python block
-            return [answer for answer, _ in run_pot([r.response for r in rollouts], self.pool, program_format="markdown")]
-        return [extract_answer(r.response, choices=bool(r.item.choices)) for r in rollouts]
+        return response_answers([r.response for r in rollouts], self.pool, [bool(r.item.choices) for r in rollouts])
 
     def grade(self, rollouts: Sequence[Rollout]) -> tuple[list[str | None], list[bool]]:
         """Each rollout's answer and verdict. The last batch's are kept: GRPO scores a batch and then

@@ -163,8 +163,6 @@ def quality(work: Path, seed: int, sft_steps: int, start: Path | None = None, st
         out["prm_correct_cleared"] = cleared_share([[float(sc[e]) for e in ends] for sc, (_, ends, _), s
                                                     in zip(scores, examples, test, strict=True) if s.labels[-1] > 0.5])
         out["prm_last_step_auc"] = auc(last, correct)
-        out["prm_step_auc"] = auc([v for sc in step_scores for v in sc],
-                                  [label > 0.5 for _, _, s in wrong for label in s.labels])
         if style == "pot":  # the fences are never wrong: guessing among the program lines is the fair chance
             lines = [len(s.steps) - 2 for _, _, s in wrong]
             out["chance_program_lines"] = sum(1 / n for n in lines) / len(lines)

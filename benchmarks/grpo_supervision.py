@@ -20,7 +20,9 @@ Per data seed d (folder `data{d}/`):
 3. `grpo-{arm}-seed{s}/`: one GRPO run per arm and GRPO seed s (rollouts, question order) from the
    warm-up model (`configs/tiny/grpo.toml`, its `[reward]` table set by the arm): `rule` = the grader's outcome reward, `orm` = the outcome RM's score, `prm` = the process
    RM's score of every step (process advantages), `rule+orm` = the grader's reward plus the outcome RM's,
-   `rule+prm` = the process RM's step scores with the grader's reward added to the last step;
+   `rule+prm` = the process RM's step scores with the grader's reward added to the last step; `orm+format`,
+   `prm+format` = the RM plus the format reward (1 when the response gives an answer at all, on the last step:
+   never its correctness);
 4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
    held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
 Every stage is skipped when its output is already in the folder (rerun to resume or re-print).
@@ -43,6 +45,10 @@ ARMS = {  # arm -> (reward-model kind or None, the [reward] overrides given the 
                                         f'reward.outcome_rm.path="{rm}"']),
     "rule+prm": ("process", lambda rm: ["reward.rule.weight=1", "reward.process_rm.weight=1",
                                         f'reward.process_rm.path="{rm}"']),
+    "orm+format": ("outcome", lambda rm: ["reward.rule.weight=0", "reward.format.weight=1", "reward.outcome_rm.weight=1",
+                                          f'reward.outcome_rm.path="{rm}"']),
+    "prm+format": ("process", lambda rm: ["reward.rule.weight=0", "reward.format.weight=1", "reward.process_rm.weight=1",
+                                          f'reward.process_rm.path="{rm}"']),
 }
 
 

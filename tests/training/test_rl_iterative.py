@@ -141,3 +141,19 @@ def test_process_labels_must_read_answers_as_the_policy_writes_them(tmp_path):
     with pytest.raises(ConfigError, match="iterative.shepherd.style"):
         iterative_rl(cfg)
     assert not (tmp_path / "it").exists()
+
+
+def test_each_round_is_rewarded_by_the_previous_rounds_reward_model(tmp_path):
+    """Round 0 reads the initial RM, round r the RM retrained in round r-1, of `reward_kind`; the rule
+    weight comes from `iterative.rule_weight` and the format reward from `grpo.reward.format`."""
+    from mathforge.config import load_config
+    from training.rl.iterative import reward_model_dir, round_reward
+
+    cfg = load_config(IterativeRLConfig, Path(__file__).resolve().parents[2] / "configs/tiny/grpo_iterative.toml", [
+        f'iterative.run_dir="{tmp_path}"', 'iterative.reward_kind="process"', "iterative.rule_weight=0.5",
+        "grpo.reward.format.weight=1", "grpo.reward.format.unanswered=-1"])
+    assert reward_model_dir(cfg, 0) == cfg.iterative.initial_reward_model
+    assert reward_model_dir(cfg, 2) == round_dir(cfg, 1) / "rm"
+    reward = round_reward(cfg, reward_model_dir(cfg, 2))
+    assert (reward.rule.weight, reward.format.weight, reward.format.unanswered) == (0.5, 1.0, -1.0)
+    assert (reward.process_rm.weight, reward.process_rm.path, reward.outcome_rm.weight) == (1.0, round_dir(cfg, 1) / "rm" / "hf", 0.0)

@@ -4,6 +4,7 @@ from a real transformers reward model, the weighted combination with the rule-ba
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from training.rl.model_rewards import (
     response_step_ends,
     token_bytes,
 )
-from training.rl.rewards import Reward, Rollout, RuleBasedReward
+from training.rl.rewards import FormatReward, Reward, Rollout, RuleBasedReward
 from training.tokenizer import load_tokenizer, train_bpe
 
 TEXTS = ["User: What is 3 * 4 + 2?\n\nAssistant: 3 * 4 = 12\n12 + 2 = 14\nThe answer is \\boxed{14}.",
@@ -173,3 +174,28 @@ def test_a_reward_model_scores_the_question_in_the_prompt_style_it_was_trained_o
     assert value != pytest.approx(as_policy[len(rollout.prompt_ids) + ends[-1]].item(), abs=1e-5)
     with pytest.raises(ConfigError, match="step_delimiter"):
         RewardModelSource(RewardModelSourceConfig(kind="outcome", path=folder, step_delimiter="\n\n"), tokenizer, scorer)
+
+
+def test_format_reward_counts_an_answer_not_its_correctness(tokenizer, reward_model_dir):
+    """The format source reads answers with the caller's grader (programs run once per batch) and gives
+    `answered` to a right and a wrong answer alike; a failing program, no program or a cut response gets
+    `unanswered`. Combined with a PRM it lands on the last step, as any outcome value does."""
+    responses = ["```python\nprint(3 * 4 + 2)\n```", "```python\nprint(3 * 4 + 3)\n```",
+                 "```python\nprint(total)\n```", "3 * 4 + 2 = 14", "```python\nprint(3 * 4 + 2)\n```"]
+    rollouts = [_rollout(tokenizer, text) for text in responses]
+    rollouts[-1] = dataclasses.replace(rollouts[-1], truncated=True)
+    cfg = _reward_config("reward.rule.weight=0", "reward.format.weight=1", "reward.format.unanswered=-1",
+                         "reward.process_rm.weight=1", f'reward.process_rm.path="{reward_model_dir}"')
+    rule = RuleBasedReward(cfg.rule, style="pot")
+    try:
+        assert [r.value for r in FormatReward(cfg.format, rule).score(rollouts)] == [1.0, 1.0, -1.0, -1.0, -1.0]
+        assert rule.correct(rollouts) == [True, False, False, False, True]
+        combined = build_reward_source(cfg, rule)
+        assert [type(p.source) for p in combined.parts] == [FormatReward, RewardModelSource]
+        process = combined.parts[1].source.score(rollouts)
+        for reward, alone, outcome in zip(combined.score(rollouts), process, [1, 1, -1, -1, -1], strict=True):
+            expected = [v for _, v in alone.steps]
+            expected[-1] += outcome
+            assert [v for _, v in reward.steps] == pytest.approx(expected, abs=1e-6)
+    finally:
+        rule.close()

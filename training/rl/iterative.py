@@ -105,12 +105,13 @@ def reward_model_dir(cfg: IterativeRLConfig, r: int) -> Path:
 
 def round_reward(cfg: IterativeRLConfig, rm_run: Path) -> RewardConfig:
     """Round r's GRPO `[reward]`: its reward model (of `iterative.reward_kind`), plus the rule-based
-    grader weighted by `iterative.rule_weight` (0: the reward model alone)."""
+    grader weighted by `iterative.rule_weight` (0: the reward model alone) and the format reward as
+    `grpo.reward.format` sets it."""
     it = cfg.iterative
     model = RewardModelSourceConfig(path=rm_run / "hf", kind=it.reward_kind, transform=it.reward_transform,
                                     step_delimiter=cfg.rm.data.step_delimiter)
     unused = RewardModelSourceConfig(weight=0.0)
-    return RewardConfig(rule=dataclasses.replace(cfg.grpo.reward.rule, weight=it.rule_weight),
+    return RewardConfig(rule=dataclasses.replace(cfg.grpo.reward.rule, weight=it.rule_weight), format=cfg.grpo.reward.format,
                         outcome_rm=model if it.reward_kind == "outcome" else unused,
                         process_rm=model if it.reward_kind == "process" else dataclasses.replace(unused, kind="process"))
 

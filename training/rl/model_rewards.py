@@ -15,9 +15,9 @@ megatron trained (tested to 1e-5).
   that record the rollout's own prompt is scored.
 `transform`: "sigmoid" gives σ(s) ∈ (0, 1) (the probability the RM was trained to output), "logit" s.
 
-`RewardConfig` is GRPO's `[reward]` table: one sub-table per source (`rule`, `outcome_rm`, `process_rm`),
-each with a `weight`; `build_reward_source` serves the sources whose weight is not 0, alone or summed
-by `CombinedReward`. The reward models run in the trainer's (rank 0's) process.
+`RewardConfig` is GRPO's `[reward]` table: one sub-table per source (`rule`, `format`, `outcome_rm`,
+`process_rm`), each with a `weight`; `build_reward_source` serves the sources whose weight is not 0,
+alone or summed by `CombinedReward`. The reward models run in the trainer's (rank 0's) process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ import torch
 
 from mathforge.config import ConfigError
 from training.reward_model import reward_model_reading
-from training.rl.rewards import Reward, RewardSource, Rollout, RuleBasedReward, RuleRewardConfig
+from training.rl.rewards import (
+    FormatReward,
+    FormatRewardConfig,
+    Reward,
+    RewardSource,
+    Rollout,
+    RuleBasedReward,
+    RuleRewardConfig,
+)
 from training.rl.step_labels import question_prompt
 
 
@@ -221,6 +229,7 @@ class RewardConfig:
     default; `reward.outcome_rm.weight = 1` with `reward.rule.weight = 0` is the paper's outcome RM)."""
 
     rule: RuleRewardConfig = field(default_factory=RuleRewardConfig)
+    format: FormatRewardConfig = field(default_factory=FormatRewardConfig)
     outcome_rm: RewardModelSourceConfig = field(default_factory=lambda: RewardModelSourceConfig(weight=0.0))
     process_rm: RewardModelSourceConfig = field(
         default_factory=lambda: RewardModelSourceConfig(weight=0.0, kind="process"))
@@ -231,6 +240,8 @@ def build_reward_source(cfg: RewardConfig, rule: RuleBasedReward) -> RewardSourc
     from training.tokenizer import load_tokenizer
 
     parts: list[Weighted] = [Weighted(rule, cfg.rule.weight)] if cfg.rule.weight != 0 else []
+    if cfg.format.weight != 0:
+        parts.append(Weighted(FormatReward(cfg.format, rule), cfg.format.weight))
     for key, kind in (("outcome_rm", "outcome"), ("process_rm", "process")):
         source: RewardModelSourceConfig = getattr(cfg, key)
         if source.weight == 0:
@@ -241,5 +252,5 @@ def build_reward_source(cfg: RewardConfig, rule: RuleBasedReward) -> RewardSourc
             raise ConfigError(f"reward.{key}.path {source.path}: no exported reward model (config.json) there")
         parts.append(Weighted(RewardModelSource(source, load_tokenizer(source.path)), source.weight))
     if not parts:
-        raise ConfigError("reward: every source has weight 0 (reward.rule / outcome_rm / process_rm .weight)")
+        raise ConfigError("reward: every source has weight 0 (reward.rule / format / outcome_rm / process_rm .weight)")
     return parts[0].source if len(parts) == 1 and parts[0].weight == 1 else CombinedReward(parts)

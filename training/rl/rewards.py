@@ -130,3 +130,32 @@ class RuleBasedReward:
         self.grader.close()
         if self.pool is not None:
             self.pool.close()
+
+
+@dataclass
+class FormatRewardConfig:
+    """A reward for the response's form alone, never its correctness: `answered` when the grader reads a
+    final answer from it (program of thought: its program runs and prints) and it was not cut at the
+    length limit, else `unanswered`. Learned reward models never saw a response cut short or a program
+    that fails, and a policy rewarded by them alone learns to write such responses (benchmarks/RESULTS.md,
+    reward models, round 5)."""
+
+    weight: float = 0.0  # its share in GRPO's reward (`training.rl.model_rewards.RewardConfig`); 0: unused
+    answered: float = 1.0
+    unanswered: float = 0.0
+
+
+class FormatReward:
+    """`FormatRewardConfig`'s outcome reward, read with the caller's grader (its answers of the batch are
+    cached, so the programs run once)."""
+
+    def __init__(self, cfg: FormatRewardConfig, grader: RuleBasedReward):
+        self.cfg, self.grader = cfg, grader
+
+    def score(self, rollouts: Sequence[Rollout]) -> list[Reward]:
+        answers, _ = self.grader.grade(rollouts)
+        return [Reward(value=self.cfg.answered if answer is not None and not rollout.truncated else self.cfg.unanswered)
+                for rollout, answer in zip(rollouts, answers, strict=True)]
+
+    def close(self) -> None:
+        """The grader is the caller's to close."""

@@ -4,7 +4,7 @@ accuracy of the first and last 10 GRPO steps.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/grpo_supervision.py runs/grpo-supervision \\
         [--data-seeds 0] [--seeds 0 1] [--arms rule prm] [--sft-steps 1500] [--grpo-steps 60] [--lr 5e-5]
-        [--start runs/sft-gain/sft/hf --style pot --langs en zh]
+        [--start runs/sft-gain/sft/hf --style pot --langs en zh] [--grpo-set 'advantage.std="none"']
 
 `--start`: an SFT export to start from instead of the warm-up (e.g. `benchmarks/sft_gain.py`'s, which
 writes programs); its config.json gives every model's shape. `--style pot`: GRPO's prompts and the
@@ -23,8 +23,9 @@ Per data seed d (folder `data{d}/`):
    `rule+prm` = the process RM's step scores with the grader's reward added to the last step; `orm+format`,
    `prm+format` = the RM plus the format reward (1 when the response gives an answer at all, on the last step:
    never its correctness);
-4. the warm-up model and every arm evaluated on the first `--heldout` English questions of the
-   held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7.
+4. the warm-up model and every arm evaluated on the first `--heldout` questions (`--langs`) of
+   the held-out stream (never trained on; `heldout_split`): greedy, and K samples at T 0.7; each arm's change
+   from the start on the same questions, with its standard error (`evaluation.metrics.paired_difference`).
 Every stage is skipped when its output is already in the folder (rerun to resume or re-print).
 """
 
@@ -92,13 +93,15 @@ def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args)
         cfg = load_config(GRPOConfig, REPO / "configs/tiny/grpo.toml", [
             f'train.init_from_hf="{sft_hf}"', f'train.run_dir="{run_dir}"', f"train.total_steps={args.grpo_steps}",
             f"train.lr={args.lr}", "train.save_every=0", f"train.seed={seed}", f"rollout.seed={seed}",
-            f"prompts.seed={seed}", f"prompts.sources={source}", f'prompts.style="{args.style}"', *overrides(rm)])
+            f"prompts.seed={seed}", f"prompts.sources={source}", f'prompts.style="{args.style}"', *overrides(rm),
+            *args.grpo_set])
         cfg.model = model_shape(sft_hf, args.seq_length)
         grpo(cfg)
     return run_dir
 
 
 def main() -> None:
+    from evaluation.metrics import paired_difference
     from mathforge.log import setup_logging
     from training.rl.experiment import WarmupConfig, evaluate_policy, warm_up
     from training.rl.prompts import synthetic_items
@@ -121,6 +124,8 @@ def main() -> None:
     parser.add_argument("--langs", nargs="+", choices=["en", "zh"], default=["en"])
     parser.add_argument("--seq-length", type=int, default=160, help="GRPO's and the RMs' prompt + response tokens")
     parser.add_argument("--rm-questions", type=int, default=1500, help="training questions of the synthetic RMs")
+    parser.add_argument("--grpo-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more overrides of every arm's GRPO config, e.g. advantage.std=\"none\"")
     args = parser.parse_args()
     setup_logging()
     rows = []
@@ -136,22 +141,34 @@ def main() -> None:
                 run_dir = run_arm(root, arm, seed, data_seed, sft_hf, args)
                 models[f"{arm}-seed{seed}"] = (seed, f"SFT + GRPO ({arm})", run_dir / "hf", run_dir / "metrics.jsonl")
         test = synthetic_items(args.sft_questions, data_seed, 200, "test", args.langs)[: args.heldout]
+        start_eval = None
         for key, (seed, name, model, metrics) in models.items():
             path = root / f"eval-{key}-{args.heldout}.json"
-            if not path.is_file():
+            if not path.is_file() or "greedy_per_question" not in json.loads(path.read_text()):
                 path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed, style=args.style)))
-            row = {"data_seed": data_seed, "seed": seed, "model": name, **json.loads(path.read_text())}
+            result = json.loads(path.read_text())
+            start_eval = start_eval or result
+            row = {"data_seed": data_seed, "seed": seed, "model": name, **result}
+            for metric in ("greedy", "sampled"):  # the change from the start on the same questions
+                row[f"{metric}_change"], row[f"{metric}_change_se"] = paired_difference(
+                    start_eval[f"{metric}_per_question"], result[f"{metric}_per_question"])
             rows.append(row | (training_curve(metrics) if metrics else {}))
     start = f"start {args.start}" if args.start else f"warm-up {args.sft_steps} steps on {args.sft_questions} questions"
     print(f"\nsynthetic task (generated data): {args.heldout} held-out {'/'.join(args.langs).upper()} questions per "
           f"data seed, {args.style}, K={args.k} samples at T=0.7; {start}; GRPO {args.grpo_steps} steps on "
-          f"{args.grpo_questions} questions, lr {args.lr}, 8 questions x G 8")
+          f"{args.grpo_questions} questions, lr {args.lr}, 8 questions x G 8 {' '.join(args.grpo_set)}")
     keys = ["greedy_accuracy", "sample_accuracy", f"pass@{args.k}", f"maj@{args.k}", "train_accuracy_first",
             "train_accuracy_last"]
     print(f"{'data':<6}{'seed':<6}{'model':<22}" + "".join(f"{k:>21}" for k in keys))
     for row in rows:
         print(f"{row['data_seed']:<6}{row['seed']:<6}{row['model']:<22}"
               + "".join(f"{row[k]:>21.3f}" if k in row else f"{'-':>21}" for k in keys))
+    print("\nchange from the start on the same questions (mean ± standard error, the question as the unit)")
+    print(f"{'data':<6}{'seed':<6}{'model':<22}{'greedy':>18}{'sampled':>18}")
+    for row in rows:
+        if row["seed"] != "-":
+            print(f"{row['data_seed']:<6}{row['seed']:<6}{row['model']:<22}"
+                  + "".join(f"{row[f'{m}_change']:>+11.3f} ± {row[f'{m}_change_se']:.3f}" for m in ("greedy", "sampled")))
     (args.folder / "results.json").write_text(json.dumps(rows, indent=2))
 
 

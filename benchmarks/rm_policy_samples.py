@@ -96,7 +96,7 @@ def main() -> None:
     )
     from training.rl.model_rewards import RewardScorer
     from training.rl.prompts import synthetic_items
-    from training.rl.rm_eval import auc
+    from training.rl.rm_eval import auc, group_auc
     from training.tokenizer import load_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -141,11 +141,13 @@ def main() -> None:
     last = [float(sc[ends[-1]]) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
     lowest = [float(sc[ends].min()) for sc, (_, ends, _) in zip(scores, examples, strict=True)]
     correct = [s.labels[-1] > 0.5 for s in test]
+    questions = [s.question for s in test]
     share = {name: sum(s.labels[-1] for s in data) / len(data) for name, data in (("train", train), ("test", test))}
     trained = f"{args.kind} RM lr {args.lr}, {args.epochs} epochs" if args.rm is None else f"{reading.get('kind')} RM {hf}"
     print(f"{args.style}: {len(train)} training / {len(test)} held-out samples of {args.start} (correct "
           f"{share['train']:.3f} / {share['test']:.3f}); {trained}: held-out AUC {auc(last, correct):.3f} "
-          f"(last step), {auc(lowest, correct):.3f} (lowest step)")
+          f"(last step), {auc(lowest, correct):.3f} (lowest step); within a question {group_auc(last, correct, questions):.3f} "
+          f"(last step), {group_auc(lowest, correct, questions):.3f} (lowest step)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Metrics over graded samples: greedy accuracy, unbiased Pass@K, Maj@K.
+"""Metrics over graded samples: greedy accuracy, unbiased Pass@K, Maj@K, paired differences.
 
 Pure functions over plain Python data, so that GRPO analysis and reports reuse them.
 """
@@ -17,6 +17,19 @@ from evaluation.normalize import normalize, parse_number
 def accuracy(correct: Sequence[bool]) -> float:
     """Fraction correct (greedy accuracy when there is one greedy sample per question); 0 for none."""
     return sum(bool(c) for c in correct) / len(correct) if correct else 0.0
+
+
+def paired_difference(before: Sequence[float], after: Sequence[float]) -> tuple[float, float]:
+    """Mean per-question change and its standard error, the question as the unit (two models scored on
+    the same questions, so their shared question difficulty cancels):
+
+        d_q = after_q − before_q,   mean = Σ d_q / n,   se = sqrt(Σ (d_q − mean)² / (n − 1) / n)
+    """
+    if len(before) != len(after) or len(before) < 2:
+        raise ValueError(f"paired scores need the same questions, at least 2 (got {len(before)} and {len(after)})")
+    diffs = [b - a for a, b in zip(before, after, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    return mean, math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs))
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

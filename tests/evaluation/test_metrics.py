@@ -9,7 +9,15 @@ from fractions import Fraction
 
 import pytest
 
-from evaluation.metrics import accuracy, k_values, maj_at_k, majority_vote, pass_at_k, summarize_samples
+from evaluation.metrics import (
+    accuracy,
+    k_values,
+    maj_at_k,
+    majority_vote,
+    paired_difference,
+    pass_at_k,
+    summarize_samples,
+)
 
 
 def exact_pass_at_k(n: int, c: int, k: int) -> Fraction:
@@ -37,6 +45,23 @@ def test_pass_at_k_matches_brute_force_enumeration() -> None:
         outcomes = [rng.random() < 0.3 for _ in range(n)]
         k = rng.randint(1, n)
         assert pass_at_k(n, sum(outcomes), k) == pytest.approx(float(brute_pass_at_k(outcomes, k)), abs=1e-12)
+
+
+def test_paired_difference_matches_statistics_on_random_inputs() -> None:
+    import statistics
+
+    rng = random.Random(0)
+    for _ in range(50):
+        n = rng.randrange(2, 40)
+        before = [rng.choice([0.0, 1.0, rng.random()]) for _ in range(n)]
+        after = [rng.choice([0.0, 1.0, rng.random()]) for _ in range(n)]
+        diffs = [b - a for a, b in zip(before, after, strict=True)]
+        mean, se = paired_difference(before, after)
+        assert mean == pytest.approx(statistics.fmean(diffs))
+        assert se == pytest.approx(statistics.stdev(diffs) / math.sqrt(n))
+    assert paired_difference([0, 1, 1], [0, 1, 1]) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="same questions"):
+        paired_difference([1.0, 0.0], [1.0])
 
 
 def test_pass_at_k_edges() -> None:

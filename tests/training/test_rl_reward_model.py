@@ -19,7 +19,13 @@ from training.reward_model import (
     score_batches,
     scores_at,
 )
-from training.rl.rm_eval import auc, cleared_share, first_wrong_step_location, predicted_first_wrong
+from training.rl.rm_eval import (
+    auc,
+    cleared_share,
+    first_wrong_step_location,
+    group_auc,
+    predicted_first_wrong,
+)
 
 
 def test_scalar_head_reads_the_hidden_state_at_each_position():
@@ -112,6 +118,22 @@ def test_auc_matches_pair_counting():
         neg = [s for s, y in zip(scores, labels, strict=True) if not y]
         pairs = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
         assert auc(scores, labels) == pytest.approx(pairs / (len(pos) * len(neg)))
+
+
+def test_group_auc_counts_pairs_within_a_group_only():
+    rng = random.Random(1)
+    for _ in range(20):
+        scores = [rng.choice([0.0, 0.5, rng.random()]) for _ in range(40)]
+        labels = [rng.random() < 0.5 for _ in range(40)]
+        groups = [rng.randrange(6) for _ in range(40)]
+        pairs = [(1.0 if scores[i] > scores[j] else 0.5 if scores[i] == scores[j] else 0.0)
+                 for i in range(40) for j in range(40) if groups[i] == groups[j] and labels[i] and not labels[j]]
+        assert group_auc(scores, labels, groups) == pytest.approx(sum(pairs) / len(pairs))
+    # every group ranked right while the pooled AUC is not: the easy question scores above the hard one
+    assert group_auc([0.9, 0.8, 0.2, 0.1], [True, False, True, False], ["easy", "easy", "hard", "hard"]) == 1.0
+    assert auc([0.9, 0.8, 0.2, 0.1], [True, False, True, False]) == 0.75
+    with pytest.raises(ValueError, match="both correct and wrong"):
+        group_auc([0.1, 0.2], [True, False], ["a", "b"])
 
 
 def test_first_wrong_step_location():

@@ -100,7 +100,8 @@ def warm_up(folder: Path, train_count: int = 2000, seed: int = 0, langs: Sequenc
 def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8, temperature: float = 0.7,
                     max_new_tokens: int = 96, seed: int = 0, style: Style = "cot") -> dict[str, float]:
     """Greedy accuracy, Pass@K and Maj@K (K samples per question at `temperature`) of an HF checkpoint,
-    graded as GRPO's rule-based reward grades (`style`)."""
+    graded as GRPO's rule-based reward grades (`style`); per question too (greedy right, share of samples
+    right), for paired comparisons of two models."""
     prompts = [prompt_text(item, style) for item in items]
     engine = VLLMRolloutEngine(RolloutConfig(group_size=k, max_new_tokens=max_new_tokens, temperature=temperature,
                                              seed=seed), str(model_dir))
@@ -118,7 +119,9 @@ def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8,
     verdicts = [correct[q * k : (q + 1) * k] for q in range(len(items))]
     summary = summarize_samples(answers, verdicts)
     return {"greedy_accuracy": sum(greedy_correct) / len(items), "sample_accuracy": sum(correct) / len(correct),
-            f"pass@{k}": summary["pass_at_k"][k], f"maj@{k}": summary["maj_at_k"][k]}
+            f"pass@{k}": summary["pass_at_k"][k], f"maj@{k}": summary["maj_at_k"][k],
+            "greedy_per_question": [float(c) for c in greedy_correct],
+            "sampled_per_question": [sum(v) / k for v in verdicts]}
 
 
 def train_synthetic_reward_model(folder: Path, sft_hf: Path, kind: Literal["outcome", "process"], seed: int = 0,

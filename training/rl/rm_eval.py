@@ -7,6 +7,7 @@
   Chance: guessing one of its n steps uniformly, 1/n averaged over the wrong solutions. A PRM that flags
   early steps everywhere locates more and clears fewer correct solutions (no step below the threshold):
   report both.
+- Group AUC: the AUC over pairs from the same question only, the ranking GRPO's group baseline sees.
 """
 
 from __future__ import annotations
@@ -34,6 +35,26 @@ def auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
         ranks[order[i:j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def group_auc(scores: Sequence[float], positive: Sequence[bool], groups: Sequence[object]) -> float:
+    """AUC over the (correct, wrong) pairs of the same group only, pooled: Σ_g U_g / Σ_g n₊(g) n₋(g).
+    GRPO compares the outputs of one question with each other, so this, not the AUC over all
+    solutions, is the ranking a reward model gives the policy (a model can rank easy questions above
+    hard ones, and score well overall, while ranking a question's outputs at chance)."""
+    members: dict[object, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    wins, pairs = 0.0, 0
+    for rows in members.values():
+        labels = [positive[i] for i in rows]
+        n_pos = sum(labels)
+        if 0 < n_pos < len(rows):
+            wins += auc([scores[i] for i in rows], labels) * n_pos * (len(rows) - n_pos)
+            pairs += n_pos * (len(rows) - n_pos)
+    if pairs == 0:
+        raise ValueError("group AUC needs a group with both correct and wrong solutions")
+    return wins / pairs
 
 
 def predicted_first_wrong(step_scores: Sequence[float], threshold: float = 0.5) -> int | None:

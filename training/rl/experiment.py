@@ -98,7 +98,7 @@ def warm_up(folder: Path, train_count: int = 2000, seed: int = 0, langs: Sequenc
 
 
 def evaluate_policy(model_dir: Path, items: Sequence[BenchmarkItem], k: int = 8, temperature: float = 0.7,
-                    max_new_tokens: int = 96, seed: int = 0, style: Style = "cot") -> dict[str, float]:
+                    max_new_tokens: int = 96, seed: int = 0, style: Style = "cot") -> dict[str, float | list[float]]:
     """Greedy accuracy, Pass@K and Maj@K (K samples per question at `temperature`) of an HF checkpoint,
     graded as GRPO's rule-based reward grades (`style`); per question too (greedy right, share of samples
     right), for paired comparisons of two models."""

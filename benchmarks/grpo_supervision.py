@@ -66,6 +66,16 @@ def training_curve(metrics: Path, window: int = 10) -> dict[str, float]:
             "reward_first": mean(first, "reward_mean"), "reward_last": mean(last, "reward_mean")}
 
 
+def cached_evaluation(path: Path, model: Path, items: list, k: int, seed: int, style: str) -> dict:
+    """`evaluate_policy`'s result for `model`, kept in `path`; evaluated again when missing or when it
+    predates the per-question results (paired changes need them)."""
+    from training.rl.experiment import evaluate_policy
+
+    if not path.is_file() or "greedy_per_question" not in json.loads(path.read_text()):
+        path.write_text(json.dumps(evaluate_policy(model, items, k=k, seed=seed, style=style)))
+    return json.loads(path.read_text())
+
+
 def model_shape(hf_dir: Path, seq_length: int):
     """The ModelConfig of an HF export at `seq_length` (GRPO's prompt + response)."""
     from training.hf_checkpoint import model_config_from_hf
@@ -103,7 +113,7 @@ def run_arm(root: Path, arm: str, seed: int, data_seed: int, sft_hf: Path, args)
 def main() -> None:
     from evaluation.metrics import paired_difference
     from mathforge.log import setup_logging
-    from training.rl.experiment import WarmupConfig, evaluate_policy, warm_up
+    from training.rl.experiment import WarmupConfig, warm_up
     from training.rl.prompts import synthetic_items
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -143,10 +153,8 @@ def main() -> None:
         test = synthetic_items(args.sft_questions, data_seed, 200, "test", args.langs)[: args.heldout]
         start_eval = None
         for key, (seed, name, model, metrics) in models.items():
-            path = root / f"eval-{key}-{args.heldout}.json"
-            if not path.is_file() or "greedy_per_question" not in json.loads(path.read_text()):
-                path.write_text(json.dumps(evaluate_policy(model, test, k=args.k, seed=data_seed, style=args.style)))
-            result = json.loads(path.read_text())
+            result = cached_evaluation(root / f"eval-{key}-{args.heldout}.json", model, test, args.k, data_seed,
+                                       args.style)
             start_eval = start_eval or result
             row = {"data_seed": data_seed, "seed": seed, "model": name, **result}
             for metric in ("greedy", "sampled"):  # the change from the start on the same questions

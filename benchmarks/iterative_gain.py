@@ -29,10 +29,9 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    from benchmarks.grpo_supervision import model_shape, training_curve
+    from benchmarks.grpo_supervision import cached_evaluation, model_shape, training_curve
     from mathforge.config import load_config
     from mathforge.log import setup_logging
-    from training.rl.experiment import evaluate_policy
     from training.rl.iterative import IterativeRLConfig, iterative_rl, round_dir
     from training.rl.prompts import synthetic_items
 
@@ -62,12 +61,9 @@ def main() -> None:
     source = (f'[{{ name = "synthetic", kind = "synthetic", count = 20000, seed = 0, heldout = 200, '
               f'langs = {json.dumps(args.langs)} }}]')
     test = synthetic_items(2000, 0, 200, "test", args.langs)[: args.heldout]
-    rows = []
-    sft_eval = args.folder / f"eval-sft-{args.heldout}.json"
     args.folder.mkdir(parents=True, exist_ok=True)
-    if not sft_eval.is_file():
-        sft_eval.write_text(json.dumps(evaluate_policy(start, test, k=args.k, style=args.style)))
-    rows.append({"seed": "-", "round": "start", **json.loads(sft_eval.read_text())})
+    rows = [{"seed": "-", "round": "start",
+             **cached_evaluation(args.folder / f"eval-sft-{args.heldout}.json", start, test, args.k, 0, args.style)}]
     for seed in args.seeds:
         cfg = load_config(IterativeRLConfig, REPO / "configs/tiny/grpo_iterative.toml", [
             f'iterative.run_dir="{(args.folder / f"seed{seed}").resolve()}"', f"iterative.rounds={args.rounds}",
@@ -86,12 +82,10 @@ def main() -> None:
         iterative_rl(cfg)
         for r in range(args.rounds):
             folder = round_dir(cfg, r)
-            path = folder / f"eval-{args.heldout}.json"
-            if not path.is_file():
-                path.write_text(json.dumps(evaluate_policy(folder / "grpo" / "hf", test, k=args.k, seed=0,
-                                                           style=args.style)))
+            result = cached_evaluation(folder / f"eval-{args.heldout}.json", folder / "grpo" / "hf", test, args.k, 0,
+                                       args.style)
             data = json.loads((folder / "rm_data.json").read_text())
-            rows.append({"seed": seed, "round": r, **json.loads(path.read_text()),
+            rows.append({"seed": seed, "round": r, **result,
                          **training_curve(folder / "grpo" / "metrics.jsonl"),
                          "new": data["new"], "replayed": data["replayed"]})
     print(f"\nsynthetic task (generated data): {args.heldout} held-out {'/'.join(args.langs).upper()} questions, "
